@@ -1,0 +1,112 @@
+/**
+ * The typed configuration that the parser produces and the rest of the server reads.
+ * Syntax: SPEC.md §2 and AUTH-SPEC.md §8.3; every default is stated next to its field.
+ */
+
+/** Where a directive was written, for `FILE:LINE:COL` messages. */
+export interface SourceLoc {
+  file: string;
+  line: number;
+  col: number;
+}
+
+export interface Listen {
+  /** Interface address; all interfaces when absent. */
+  host?: string;
+  port: number;
+}
+
+/** A session key: one of the four named values, or `query:<param>` (AUTH-SPEC A6). */
+export type SessionKey = 'ip' | 'name' | 'proto' | 'token' | `query:${string}`;
+
+/** The value of an `on_play` / `on_publish` directive with its options (SPEC §2). */
+export interface AuthSpec {
+  /** `http(s)://…`, a script path, `auth://NAME`, `jwt://…`, `ks://…`, `securetoken://…`, or `true`. */
+  url: string;
+  /** Default `name,ip,proto,token`; duplicates kept; must contain ip, name and proto. */
+  sessionKeys: SessionKey[];
+  maxSessions?: number;
+  softLimitation: boolean;
+  /** Domain lock on the Referer (AUTH-SPEC §7.1). */
+  domains?: string[];
+  domainsStrict: boolean;
+  /** Backend timeout in seconds; default 3. */
+  timeoutSec: number;
+  bearer?: string;
+  /** Any other `key=value` option, passed to the backend as query parameters. */
+  extra: Record<string, string>;
+  loc: SourceLoc;
+}
+
+export type RuleAction = 'allow' | 'deny';
+export type RuleKind = 'token' | 'ip' | 'country' | 'ua';
+
+/** `auth_backend NAME { … }` (AUTH-SPEC §6). */
+export interface AuthBackendConfig {
+  name: string;
+  rules: { action: RuleAction; kind: RuleKind; values: string[]; loc: SourceLoc }[];
+  backends: AuthSpec[];
+  allowDefault: boolean;
+  loc: SourceLoc;
+}
+
+/** `protocols { hls false; … }` (AUTH-SPEC §8.2): which play protocols a stream serves. */
+export interface ProtocolsConfig {
+  whitelist: boolean;
+  /** Per-protocol switch as written; absent = not mentioned. */
+  flags: Partial<Record<'hls' | 'rtmp' | 'rtsp' | 'tshttp', boolean>>;
+}
+
+export interface PlaybackHeaders {
+  /** Restrict to these protocols (`protocols hls;`); all when absent. */
+  protocols?: string[];
+  headers: [name: string, value: string][];
+}
+
+/** A `stream NAME { … }` or `template NAME { … }` block. */
+export interface StreamConfig {
+  kind: 'stream' | 'template';
+  name: string;
+  /** Templates: name prefixes they serve (`prefix live;` → `live/<anything>`). */
+  prefixes: string[];
+  /** Input URLs in order of preference (`publish://`, `fake://fake`, `file://…`, …). */
+  inputs: string[];
+  onPlay?: AuthSpec;
+  onPublish?: AuthSpec;
+  /** Publish password (`?password=`), AUTH-SPEC §7.3. */
+  password?: string;
+  protocols?: ProtocolsConfig;
+  playbackHeaders?: PlaybackHeaders;
+  /** `template NAME;` inside a stream block: inherit from that template. */
+  template?: string;
+  /** HLS segment target duration in seconds (`segment_duration 2;`), default 2. */
+  segmentDuration?: number;
+  loc: SourceLoc;
+}
+
+export interface Config {
+  /** The file it was read from, or `<embedded>`. */
+  source: string;
+  http?: Listen;
+  rtmp?: Listen;
+  rtsp?: Listen;
+  editAuth?: { user: string; password: string };
+  /** `session_store redis://…`; in memory when absent. */
+  sessionStore?: string;
+  /** `history sqlite://PATH`; default `sqlite://data/history.db`. */
+  history: string;
+  noAutoToken: boolean;
+  adminViewDisabled: boolean;
+  /** Global defaults applied to streams that set none. */
+  onPlay?: AuthSpec;
+  onPublish?: AuthSpec;
+  authBackends: Map<string, AuthBackendConfig>;
+  streams: StreamConfig[];
+  templates: StreamConfig[];
+  /** Peers whose X-Forwarded-For / X-Real-IP are believed (AUTH-SPEC §1.4). */
+  trustedProxies: string[];
+  /** Seconds of idle before an HLS session closes; default 60. */
+  httpSessionTimeout: number;
+  /** Re-check interval when the backend sends no X-AuthDuration; default 180. */
+  defaultAuthDuration: number;
+}

@@ -1,0 +1,106 @@
+/**
+ * MediaBus: the live media of one stream. One source (a publisher or a pulled input)
+ * at a time pushes tracks and frames; any number of viewers subscribe and receive the
+ * tracks, then the cached group of pictures from the last keyframe, then live frames.
+ *
+ * Each new source's timestamps are rebased to continue where the previous source
+ * stopped, so a viewer that stays through a publisher reconnect sees monotonic time.
+ */
+import { FanOut, type FanOutOptions } from './fanout.js';
+import type { Frame, Tracks } from './types.js';
+
+export interface MediaListener {
+  /** Called with the current tracks on subscribe (if known) and whenever a source changes them. */
+  onTracks(tracks: Tracks): void;
+  onFrame(frame: Frame): void;
+  /** Bytes still queued towards this viewer (socket writableLength); drives slow-viewer skipping. */
+  backlog(): number;
+}
+
+/** Gap inserted between the last frame of one source and the first of the next (1/30 s). */
+const SOURCE_GAP = 3000;
+
+export class MediaBus {
+  private current: Tracks | undefined;
+  private readonly frames: FanOut<Frame>;
+  private readonly listeners = new Set<MediaListener>();
+  private readonly egresses = new Map<string, unknown>();
+  private offset: number | undefined;
+  private lastDts: number | undefined;
+  /** Frames pushed since the bus was created. */
+  framesIn = 0;
+
+  constructor(options: FanOutOptions = {}) {
+    this.frames = new FanOut<Frame>(
+      (f) => (f.kind === 'video' ? f.keyframe : this.current?.video === undefined),
+      options,
+    );
+  }
+
+  get tracks(): Tracks | undefined {
+    return this.current;
+  }
+
+  get viewers(): number {
+    return this.listeners.size;
+  }
+
+  /** A new source begins: old cached frames are dropped and its timestamps will be rebased. */
+  startSource(tracks: Tracks): void {
+    this.frames.reset();
+    this.offset = undefined;
+    this.setTracks(tracks);
+  }
+
+  /** The same source changed its codec configuration (for example a new SPS). */
+  setTracks(tracks: Tracks): void {
+    this.current = tracks;
+    for (const l of this.listeners) l.onTracks(tracks);
+  }
+
+  push(frame: Frame): void {
+    if (this.offset === undefined) {
+      this.offset = this.lastDts === undefined ? 0 : this.lastDts + SOURCE_GAP - frame.dts;
+    }
+    const rebased: Frame =
+      this.offset === 0 ? frame : { ...frame, dts: frame.dts + this.offset, pts: frame.pts + this.offset };
+    if (this.lastDts === undefined || rebased.dts > this.lastDts) this.lastDts = rebased.dts;
+    this.framesIn++;
+    this.frames.publish(rebased);
+  }
+
+  /** The source stopped; viewers stay subscribed and wait for the next source. */
+  endSource(): void {
+    this.frames.reset();
+  }
+
+  subscribe(listener: MediaListener): () => void {
+    if (this.current) listener.onTracks(this.current);
+    this.listeners.add(listener);
+    const unsubscribe = this.frames.subscribe({
+      deliver: (f) => listener.onFrame(f),
+      backlog: () => listener.backlog(),
+    });
+    return () => {
+      unsubscribe();
+      this.listeners.delete(listener);
+    };
+  }
+
+  /**
+   * The per-format egress of this stream (pre-muxed RTMP messages, TS packets, HLS
+   * segments), created on first use so that each format is muxed once per stream.
+   */
+  egress<T>(key: string, create: (bus: MediaBus) => T): T {
+    let e = this.egresses.get(key) as T | undefined;
+    if (e === undefined) {
+      e = create(this);
+      this.egresses.set(key, e);
+    }
+    return e;
+  }
+
+  get droppedForSlowViewers(): number {
+    return this.frames.dropped;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The contract between protocol adapters and the session manager (ARCHITECTURE.md).
+ * Every adapter turns a play or publish into a ClientRequest and asks `open()` before a
+ * single media byte flows; on allow it gets a Session it must close when the client goes.
+ */
+
+/** Protocol names as sent to backends (SPEC §4). */
+export type Proto = 'rtmp' | 'rtsp' | 'hls' | 'tshttp';
+export type SessionKind = 'play' | 'publish';
+
+export interface ClientRequest {
+  kind: SessionKind;
+  proto: Proto;
+  /** Resolved stream name, without query, `mp4:` prefix or leading slash. */
+  name: string;
+  /** Client address after trusted-proxy resolution. */
+  ip: string;
+  /** Token from the request; the manager generates one when absent (unless `no_auto_token`). */
+  token?: string;
+  /** The client's original query string, without the leading `?`. */
+  qs: string;
+  /** Parsed query parameters (the stream-name query wins over the connect-URL one for RTMP). */
+  query: URLSearchParams;
+  referer?: string;
+  userAgent?: string;
+  host?: string;
+}
+
+export type Denial = {
+  allow: false;
+  /** 403 denied, 302 redirect (see `location`), 404 unknown stream. */
+  status: 403 | 302 | 404;
+  /** Short diagnostic (`backend_denied`, `cached_negative`, `wrong_password`, …); never parsed by clients. */
+  reason: string;
+  location?: string;
+};
+
+export type Decision = { allow: true; session: Session } | Denial;
+
+/** Why a session ended, as recorded in history. */
+export type CloseReason = string;
+
+export interface Session {
+  /** UUID sent to the backend as `session_id`. */
+  readonly id: string;
+  /** SHA-1 identity key over the configured session keys. */
+  readonly idKey: string;
+  readonly kind: SessionKind;
+  readonly proto: Proto;
+  readonly name: string;
+  readonly ip: string;
+  /** The client's token, or the one generated for it (HLS rewrites playlist URIs with it). */
+  readonly token: string;
+  readonly userId: string | undefined;
+  readonly openedAt: number;
+  readonly bytes: number;
+  /** Count payload bytes written to (play) or read from (publish) the client. */
+  addBytes(n: number): void;
+  /** Stateless protocols: a request of this session arrived (keeps it from idling out). */
+  touch(): void;
+  /**
+   * Register how the manager ends this session (ban, unique, re-check denied, kick):
+   * persistent protocols close their socket here without a status message.
+   */
+  onKill(kill: (reason: CloseReason) => void): void;
+  /** The client went away or the adapter ended it; idempotent. */
+  close(reason: CloseReason): void;
+  readonly closed: boolean;
+}
+
+export interface SessionManager {
+  open(req: ClientRequest): Promise<Decision>;
+  /** Sessions currently open (granted and not closed). */
+  list(): Session[];
+}
