@@ -1,0 +1,78 @@
+/**
+ * Stream, health and metrics endpoints (SPEC §8): what is running, fed by what, and
+ * who watches it.
+ */
+import type { StreamRegistry } from '../streams/registry.js';
+import type { Stream } from '../streams/stream.js';
+import type { SessionManager } from '../sessions/types.js';
+import type { HttpRouter } from '../http/router.js';
+import { pathPattern } from '../http/router.js';
+import { sendJson, sendText } from '../http/server.js';
+
+function describe(stream: Stream, sessions: SessionManager): Record<string, unknown> {
+  const tracks = stream.bus.tracks;
+  const clients: Record<string, number> = {};
+  for (const s of sessions.list()) {
+    if (s.name === stream.name && s.kind === 'play') clients[s.proto] = (clients[s.proto] ?? 0) + 1;
+  }
+  return {
+    name: stream.name,
+    input: { urls: stream.config.inputs, state: stream.inputState },
+    tracks: {
+      ...(tracks?.video ? { video: { codec: tracks.video.codec, width: tracks.video.width, height: tracks.video.height } } : {}),
+      ...(tracks?.audio
+        ? { audio: { codec: tracks.audio.codec, sample_rate: tracks.audio.sampleRate, channels: tracks.audio.channels } }
+        : {}),
+    },
+    clients,
+    frames_in: stream.bus.framesIn,
+    dropped_for_slow_viewers: stream.bus.droppedForSlowViewers,
+  };
+}
+
+export function registerStreamRoutes(
+  router: HttpRouter,
+  deps: { registry: StreamRegistry; sessions: SessionManager; reload: () => Promise<unknown> },
+): void {
+  router.add('GET', pathPattern('/health'), (_req, res) => sendJson(res, 200, { status: 'ok' }));
+
+  router.add('GET', pathPattern('/api/streams'), (_req, res) => {
+    sendJson(res, 200, { streams: deps.registry.list().map((s) => describe(s, deps.sessions)) });
+  });
+
+  router.add(
+    'GET',
+    (p) => (p.startsWith('/api/streams/') ? { name: decodeURIComponent(p.slice('/api/streams/'.length)) } : undefined),
+    (_req, res, ctx) => {
+      const stream = deps.registry.list().find((s) => s.name === ctx.params['name']);
+      if (!stream) sendJson(res, 404, { error: 'stream_not_found' });
+      else sendJson(res, 200, describe(stream, deps.sessions));
+    },
+  );
+
+  router.add('POST', pathPattern('/api/config/reload'), async (_req, res) => {
+    try {
+      sendJson(res, 200, await deps.reload());
+    } catch (err) {
+      sendJson(res, 400, { error: 'config_invalid', message: (err as Error).message });
+    }
+  });
+
+  router.add('GET', pathPattern('/metrics'), (_req, res) => {
+    const streams = deps.registry.list();
+    const sessions = deps.sessions.list();
+    const lines = [
+      '# HELP streamgate_streams Streams currently known.',
+      '# TYPE streamgate_streams gauge',
+      `streamgate_streams ${streams.length}`,
+      '# HELP streamgate_sessions Open sessions by protocol and kind.',
+      '# TYPE streamgate_sessions gauge',
+    ];
+    const byKey = new Map<string, number>();
+    for (const s of sessions) byKey.set(`proto="${s.proto}",kind="${s.kind}"`, (byKey.get(`proto="${s.proto}",kind="${s.kind}"`) ?? 0) + 1);
+    for (const [k, v] of byKey) lines.push(`streamgate_sessions{${k}} ${v}`);
+    lines.push('# HELP streamgate_frames_in_total Frames received per stream.', '# TYPE streamgate_frames_in_total counter');
+    for (const s of streams) lines.push(`streamgate_frames_in_total{stream="${s.name}"} ${s.bus.framesIn}`);
+    sendText(res, 200, lines.join('\n') + '\n', { 'Content-Type': 'text/plain; version=0.0.4' });
+  });
+}

@@ -1,0 +1,33 @@
+/**
+ * The server's logger: pino JSON lines, or human-readable lines when stdout is a
+ * terminal (pino-pretty, if installed). Tokens and secrets never go in here; use
+ * `tokenHash()` wherever a token would help someone follow a session.
+ */
+import { createHash } from 'node:crypto';
+import { pino, type Logger, type LoggerOptions } from 'pino';
+
+export type { Logger } from 'pino';
+
+export function createLogger(options: { level?: string; pretty?: boolean } = {}): Logger {
+  const base: LoggerOptions = {
+    level: options.level ?? process.env['LOG_LEVEL'] ?? 'info',
+    base: undefined,
+    // Belt and braces: even if a caller passes one of these by mistake it is not printed.
+    redact: { paths: ['token', '*.token', 'password', '*.password', 'bearer', '*.bearer', 'secret'], censor: '[redacted]' },
+  };
+  const pretty = options.pretty ?? (process.stdout.isTTY && process.env['NODE_ENV'] !== 'production');
+  if (pretty) {
+    try {
+      return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l' } } });
+    } catch {
+      // pino-pretty is a dev dependency; a production install logs JSON.
+    }
+  }
+  return pino(base);
+}
+
+/** Short, stable, non-reversible stand-in for a token in logs and history (first 12 hex of SHA-256). */
+export function tokenHash(token: string | undefined): string | undefined {
+  if (token === undefined || token === '') return undefined;
+  return createHash('sha256').update(token).digest('hex').slice(0, 12);
+}

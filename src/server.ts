@@ -1,0 +1,104 @@
+/**
+ * Server: builds the core (stream registry, session manager, history, HTTP front) from
+ * a Config and starts the protocol adapters it is given. It never imports an adapter
+ * itself; src/main.ts passes them in, which keeps the core protocol-blind.
+ */
+import type { Logger } from 'pino';
+import type { ProtocolAdapter } from './adapter.js';
+import type { Config, Listen } from './config/types.js';
+import { HttpRouter } from './http/router.js';
+import { createHttpFront, type HttpFront } from './http/server.js';
+import { registerStreamRoutes } from './api/streams-api.js';
+import { StreamRegistry } from './streams/registry.js';
+import { ffmpegPath } from './streams/ffmpeg-input.js';
+import type { SessionManager } from './sessions/types.js';
+import { createSessionCore, type SessionCore } from './sessions/index.js';
+
+/** What an adapter factory gets: core services only, never another adapter. */
+export interface Core {
+  config: () => Config;
+  log: Logger;
+  registry: StreamRegistry;
+  sessions: SessionManager;
+  router: HttpRouter;
+}
+
+export type AdapterFactory = (core: Core) => ProtocolAdapter | undefined;
+
+export interface RunningServer {
+  core: Core;
+  /** Bound addresses by listener name (`http`, `rtmp`, …). */
+  addresses(): Record<string, { host: string; port: number }>;
+  reload(config: Config): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+export async function startServer(
+  initial: Config,
+  options: { log: Logger; adapters: AdapterFactory[]; reloadFromDisk?: () => Promise<Config> },
+): Promise<RunningServer> {
+  let config = initial;
+  const log = options.log;
+  const router = new HttpRouter();
+  const registry = new StreamRegistry(config, { log, ffmpeg: ffmpegPath() });
+  const sessionCore: SessionCore = createSessionCore({ config: () => config, registry, router, log });
+  const core: Core = { config: () => config, log, registry, sessions: sessionCore.manager, router };
+
+  const reload = async (next: Config): Promise<unknown> => {
+    config = next;
+    const result = await registry.reload(next);
+    sessionCore.reconfigure(next);
+    log.info(result, 'config reloaded');
+    return result;
+  };
+
+  registerStreamRoutes(router, {
+    registry,
+    sessions: sessionCore.manager,
+    reload: async () => {
+      if (!options.reloadFromDisk) throw new Error('running on the embedded config; there is no file to reload');
+      return reload(await options.reloadFromDisk());
+    },
+  });
+
+  const adapters = options.adapters.map((f) => f(core)).filter((a): a is ProtocolAdapter => a !== undefined);
+  const http: HttpFront | undefined = config.http ? createHttpFront(config.http, router, { config: () => config, log }) : undefined;
+
+  registry.start();
+  try {
+    if (http) await http.start();
+    for (const a of adapters) await a.start();
+  } catch (err) {
+    await Promise.allSettled([http?.stop(), ...adapters.map((a) => a.stop()), registry.stop()]);
+    sessionCore.close();
+    throw err;
+  }
+
+  return {
+    core,
+    addresses() {
+      const out: Record<string, { host: string; port: number }> = {};
+      const h = http?.address();
+      if (h) out['http'] = h;
+      for (const a of adapters) {
+        const addr = a.address();
+        if (addr) out[a.name] = addr;
+      }
+      return out;
+    },
+    reload,
+    async stop() {
+      await Promise.allSettled([http?.stop(), ...adapters.map((a) => a.stop())]);
+      sessionCore.closeAll('server_shutdown');
+      await registry.stop();
+      sessionCore.close();
+    },
+  };
+}
+
+/** `host:port` for log lines and URLs; `0.0.0.0`/`::` shown as the loopback a newcomer can open. */
+export function displayHost(listen: Listen | undefined): string {
+  const host = listen?.host;
+  if (!host || host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}

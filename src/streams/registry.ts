@@ -1,0 +1,152 @@
+/**
+ * StreamRegistry: resolves a stream name to its Stream — a static `stream` block, or
+ * one created on demand from the `template` whose prefix the name starts with.
+ * Static streams with a pulled input run from start-up; template streams exist while
+ * they have a publisher or viewers and are removed after a minute of idleness.
+ */
+import type { Logger } from 'pino';
+import type { Config, StreamConfig } from '../config/types.js';
+import { Stream } from './stream.js';
+
+/** A template stream with neither publisher nor viewers for this long is removed. */
+const IDLE_REMOVE_MS = 60_000;
+
+export class StreamRegistry {
+  private readonly statics = new Map<string, Stream>();
+  private readonly dynamic = new Map<string, Stream>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private config: Config,
+    private readonly deps: { log: Logger; ffmpeg: string },
+  ) {}
+
+  /** The configuration a name resolves to, with template and global defaults applied. */
+  configFor(name: string): StreamConfig | undefined {
+    const own = this.config.streams.find((s) => s.name === name);
+    if (own) return this.withDefaults(this.inherit(own), name);
+    const template = this.templateFor(name);
+    return template ? this.withDefaults(template, name) : undefined;
+  }
+
+  /** The running Stream for a name, created from its template when needed; undefined for unknown names. */
+  resolve(name: string): Stream | undefined {
+    const existing = this.statics.get(name) ?? this.dynamic.get(name);
+    if (existing) return existing;
+    if (this.config.streams.some((s) => s.name === name)) return undefined; // static, not started
+    const template = this.templateFor(name);
+    if (!template) return undefined;
+    const stream = new Stream(name, this.withDefaults(template, name), this.deps);
+    this.dynamic.set(name, stream);
+    stream.start();
+    return stream;
+  }
+
+  list(): Stream[] {
+    return [...this.statics.values(), ...this.dynamic.values()];
+  }
+
+  start(): void {
+    for (const s of this.config.streams) {
+      const stream = new Stream(s.name, this.withDefaults(this.inherit(s), s.name), this.deps);
+      this.statics.set(s.name, stream);
+      stream.start();
+    }
+    this.sweeper = setInterval(() => this.removeIdle(Date.now()), 10_000);
+    this.sweeper.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    const all = this.list();
+    this.statics.clear();
+    this.dynamic.clear();
+    await Promise.all(all.map((s) => s.stop()));
+  }
+
+  /**
+   * Applies a reloaded config: static streams whose effective config is unchanged keep
+   * running (their viewers stay connected); changed ones restart; removed ones stop.
+   */
+  async reload(config: Config): Promise<{ kept: string[]; restarted: string[]; added: string[]; removed: string[] }> {
+    this.config = config;
+    const result = { kept: [] as string[], restarted: [] as string[], added: [] as string[], removed: [] as string[] };
+    for (const [name, stream] of this.statics) {
+      const next = this.configFor(name);
+      if (!next || !config.streams.some((s) => s.name === name)) {
+        this.statics.delete(name);
+        await stream.stop();
+        result.removed.push(name);
+      } else if (sameConfig(next, stream.config)) {
+        result.kept.push(name);
+      } else {
+        await stream.reconfigure(next);
+        result.restarted.push(name);
+      }
+    }
+    for (const s of config.streams) {
+      if (this.statics.has(s.name)) continue;
+      const stream = new Stream(s.name, this.withDefaults(this.inherit(s), s.name), this.deps);
+      this.statics.set(s.name, stream);
+      stream.start();
+      result.added.push(s.name);
+    }
+    for (const [name, stream] of this.dynamic) {
+      const next = this.configFor(name);
+      if (!next) {
+        this.dynamic.delete(name);
+        await stream.stop();
+        result.removed.push(name);
+      } else if (!sameConfig(next, stream.config)) {
+        await stream.reconfigure(next);
+        result.restarted.push(name);
+      }
+    }
+    return result;
+  }
+
+  private removeIdle(now: number): void {
+    for (const [name, stream] of this.dynamic) {
+      if (stream.hasPublisher || stream.bus.viewers > 0) {
+        stream.idleSince = now;
+      } else if (now - stream.idleSince > IDLE_REMOVE_MS) {
+        this.dynamic.delete(name);
+        void stream.stop(); // a publish-only stream has no child to wait for
+      }
+    }
+  }
+
+  private templateFor(name: string): StreamConfig | undefined {
+    for (const t of this.config.templates) {
+      for (const prefix of t.prefixes) {
+        if (prefix === '' || (name.startsWith(prefix + '/') && name.length > prefix.length + 1)) return t;
+      }
+    }
+    return undefined;
+  }
+
+  private inherit(stream: StreamConfig): StreamConfig {
+    if (!stream.template) return stream;
+    const t = this.config.templates.find((x) => x.name === stream.template);
+    if (!t) return stream;
+    const merged: StreamConfig = { ...t, ...definedOnly(stream), kind: 'stream', name: stream.name };
+    if (stream.inputs.length === 0) merged.inputs = t.inputs;
+    return merged;
+  }
+
+  private withDefaults(c: StreamConfig, name: string): StreamConfig {
+    const out: StreamConfig = { ...c, name };
+    if (!out.onPlay && this.config.onPlay) out.onPlay = this.config.onPlay;
+    if (!out.onPublish && this.config.onPublish) out.onPublish = this.config.onPublish;
+    return out;
+  }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function sameConfig(a: StreamConfig, b: StreamConfig): boolean {
+  const strip = (c: StreamConfig): string => JSON.stringify(c, (k, v: unknown) => (k === 'loc' ? undefined : v));
+  return strip(a) === strip(b);
+}
