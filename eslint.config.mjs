@@ -13,7 +13,7 @@ const noIo = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'test-artifacts/**', 'data/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'test-artifacts/**', 'data/**', 'test/fixtures/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

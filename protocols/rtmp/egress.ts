@@ -17,7 +17,7 @@ import {
 } from '../../src/media/flv.js';
 import type { Frame, Tracks } from '../../src/media/types.js';
 import { encodeMessage } from './wire/chunk-writer.js';
-import { MSG } from './wire/messages.js';
+import { MessageType as MSG } from './wire/messages.js';
 
 /** Chunk size announced to every viewer on connect; large chunks mean fewer headers per frame. */
 export const OUT_CHUNK_SIZE = 4096;

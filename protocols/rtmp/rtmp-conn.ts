@@ -16,13 +16,13 @@ import { rtmpTarget, type ConnectInfo } from './credentials.js';
 import { OUT_CHUNK_SIZE, PLAY_STREAM_ID, RtmpEgress } from './egress.js';
 import { ServerHandshake } from './wire/handshake.js';
 import { ChunkReader, type RtmpMessage } from './wire/chunk-reader.js';
-import { encodeMessage } from './wire/chunk-writer.js';
 import {
-  MSG,
+  MessageType as MSG,
   acknowledgement,
   command,
   decodeCommand,
   onStatus,
+  pingResponse,
   setChunkSize,
   setPeerBandwidth,
   streamBegin,
@@ -87,7 +87,8 @@ export class RtmpConn {
       }
       for (const msg of this.reader.push(data)) {
         this.onMessage(msg);
-        if (this.phase === 'closed') return;
+        // onMessage may have closed the connection; TypeScript cannot see that through the call.
+        if ((this.phase as Phase) === 'closed') return;
       }
       this.maybeAcknowledge();
     } catch (err) {
@@ -112,10 +113,7 @@ export class RtmpConn {
       case MSG.UserControl:
         // Ping request (event 6) → ping response (event 7) with the same timestamp.
         if (msg.payload.length >= 6 && msg.payload.readUInt16BE(0) === 6) {
-          const pong = Buffer.alloc(6);
-          pong.writeUInt16BE(7, 0);
-          msg.payload.copy(pong, 2, 2, 6);
-          this.socket.write(userControlMessage(pong));
+          this.socket.write(pingResponse(msg.payload.readUInt32BE(2)));
         }
         return;
       case MSG.CommandAmf0:
@@ -137,13 +135,13 @@ export class RtmpConn {
       case 'connect':
         return this.onConnect(txId, args[0]);
       case 'createStream':
-        this.send(command(3, 0, '_result', txId, null, PLAY_STREAM_ID));
+        this.send(command(3, 0, OUT_CHUNK_SIZE, '_result', txId, null, PLAY_STREAM_ID));
         return;
       case 'releaseStream':
       case 'FCPublish':
       case 'FCUnpublish':
         // OBS (librtmp) sends these around publish and ignores the answers; answer them anyway.
-        this.send(command(3, 0, '_result', txId, null, undefined));
+        this.send(command(3, 0, OUT_CHUNK_SIZE, '_result', txId, null, undefined));
         return;
       case 'publish':
         return this.onPlayOrPublish('publish', args[1]);
@@ -173,7 +171,7 @@ export class RtmpConn {
     this.socket.write(setPeerBandwidth(WINDOW_ACK_SIZE, 2));
     this.socket.write(setChunkSize(OUT_CHUNK_SIZE));
     this.send(
-      command(3, 0, '_result', txId, { fmsVer: 'FMS/3,0,1,123', capabilities: 31 }, {
+      command(3, 0, OUT_CHUNK_SIZE, '_result', txId, { fmsVer: 'FMS/3,0,1,123', capabilities: 31 }, {
         level: 'status',
         code: 'NetConnection.Connect.Success',
         description: 'Connection succeeded.',
@@ -315,10 +313,6 @@ export class RtmpConn {
   private send(bytes: Buffer): void {
     if (!this.socket.destroyed) this.socket.write(bytes);
   }
-}
-
-function userControlMessage(payload: Buffer): Buffer {
-  return encodeMessage({ csid: 2, type: MSG.UserControl, streamId: 0, timestamp: 0, payload }, OUT_CHUNK_SIZE);
 }
 
 function isObject(v: Amf0Value | undefined): v is { [k: string]: Amf0Value } {
