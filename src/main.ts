@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { createRtmpAdapter } from '../protocols/rtmp/index.js';
-import { loadConfigFile } from './config/load.js';
+import { checkConfigFile, loadConfigFile } from './config/load.js';
 import { loadEmbeddedConfig } from './config/default.js';
 import { formatConfigError } from './config/parse.js';
 import type { Config } from './config/types.js';
@@ -44,13 +44,10 @@ async function checkConfig(argv: string[]): Promise<number> {
     process.stderr.write(CHECK_USAGE + '\n');
     return 2;
   }
-  const config = await readConfig(file);
-  if (Array.isArray(config)) {
-    for (const line of config) process.stderr.write(line + '\n');
-    return 2;
-  }
-  process.stdout.write(`${file}: ok (${config.streams.length} streams, ${config.templates.length} templates)\n`);
-  return 0;
+  const result = await checkConfigFile(file);
+  for (const line of result.stdout) process.stdout.write(line + '\n');
+  for (const line of result.stderr) process.stderr.write(line + '\n');
+  return result.exitCode;
 }
 
 async function run(argv: string[]): Promise<number> {

@@ -3,6 +3,14 @@
  * Syntax: SPEC.md §2 and AUTH-SPEC.md §8.3; every default is stated next to its field.
  */
 
+/** One problem found in a config file; printed as `FILE:LINE:COL: message`. */
+export interface ConfigError {
+  file: string;
+  line: number;
+  col: number;
+  message: string;
+}
+
 /** Where a directive was written, for `FILE:LINE:COL` messages. */
 export interface SourceLoc {
   file: string;
@@ -33,6 +41,15 @@ export interface AuthSpec {
   /** Backend timeout in seconds; default 3. */
   timeoutSec: number;
   bearer?: string;
+  /** `allowed_countries=RU,US` (AUTH-SPEC §6.5): ISO 3166-1 alpha-2, upper case. */
+  allowedCountries?: string[];
+  /** `disallowed_countries=GB`. */
+  disallowedCountries?: string[];
+  /**
+   * Written as the legacy `auth` keyword rather than `on_play`. AUTH-SPEC §6.5: a stream's
+   * own `auth` loses to an `on_play` inherited from its template.
+   */
+  legacyAuth?: boolean;
   /** Any other `key=value` option, passed to the backend as query parameters. */
   extra: Record<string, string>;
   loc: SourceLoc;
@@ -50,16 +67,37 @@ export interface AuthBackendConfig {
   loc: SourceLoc;
 }
 
+/** Protocol switches Flussonic knows (AUTH-SPEC §8.2); we serve hls, rtmp, rtsp and tshttp. */
+export type ProtocolName =
+  | 'hls'
+  | 'dash'
+  | 'player'
+  | 'mss'
+  | 'rtmp'
+  | 'rtsp'
+  | 'm4f'
+  | 'm4s'
+  | 'mseld'
+  | 'tshttp'
+  | 'webrtc'
+  | 'srt'
+  | 'shoutcast'
+  | 'mp4'
+  | 'jpeg'
+  | 'api';
+
 /** `protocols { hls false; … }` (AUTH-SPEC §8.2): which play protocols a stream serves. */
 export interface ProtocolsConfig {
   whitelist: boolean;
   /** Per-protocol switch as written; absent = not mentioned. */
-  flags: Partial<Record<'hls' | 'rtmp' | 'rtsp' | 'tshttp', boolean>>;
+  flags: Partial<Record<ProtocolName, boolean>>;
 }
 
 export interface PlaybackHeaders {
   /** Restrict to these protocols (`protocols hls;`); all when absent. */
   protocols?: string[];
+  /** Restrict to these playback kinds (`playback live;`, AUTH-SPEC §7.2); all when absent. */
+  playback?: string[];
   headers: [name: string, value: string][];
 }
 
@@ -90,6 +128,8 @@ export interface Config {
   http?: Listen;
   rtmp?: Listen;
   rtsp?: Listen;
+  /** `mysql PORT;` (AUTH-SPEC §8.3): SQL statistics listener; parsed, optional to serve. */
+  mysql?: Listen;
   editAuth?: { user: string; password: string };
   /** `session_store redis://…`; in memory when absent. */
   sessionStore?: string;

@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config, StreamConfig } from '../config/types.js';
+import { effectiveStreamConfig, resolveStreamConfig } from '../config/resolve.js';
 import { Stream } from './stream.js';
 
 /** A template stream with neither publisher nor viewers for this long is removed. */
@@ -23,10 +24,7 @@ export class StreamRegistry {
 
   /** The configuration a name resolves to, with template and global defaults applied. */
   configFor(name: string): StreamConfig | undefined {
-    const own = this.config.streams.find((s) => s.name === name);
-    if (own) return this.withDefaults(this.inherit(own), name);
-    const template = this.templateFor(name);
-    return template ? this.withDefaults(template, name) : undefined;
+    return resolveStreamConfig(name, this.config);
   }
 
   /** The running Stream for a name, created from its template when needed; undefined for unknown names. */
@@ -34,9 +32,9 @@ export class StreamRegistry {
     const existing = this.statics.get(name) ?? this.dynamic.get(name);
     if (existing) return existing;
     if (this.config.streams.some((s) => s.name === name)) return undefined; // static, not started
-    const template = this.templateFor(name);
-    if (!template) return undefined;
-    const stream = new Stream(name, this.withDefaults(template, name), this.deps);
+    const config = resolveStreamConfig(name, this.config);
+    if (!config) return undefined;
+    const stream = new Stream(name, config, this.deps);
     this.dynamic.set(name, stream);
     stream.start();
     return stream;
@@ -48,7 +46,7 @@ export class StreamRegistry {
 
   start(): void {
     for (const s of this.config.streams) {
-      const stream = new Stream(s.name, this.withDefaults(this.inherit(s), s.name), this.deps);
+      const stream = new Stream(s.name, effectiveStreamConfig(s, this.config), this.deps);
       this.statics.set(s.name, stream);
       stream.start();
     }
@@ -86,7 +84,7 @@ export class StreamRegistry {
     }
     for (const s of config.streams) {
       if (this.statics.has(s.name)) continue;
-      const stream = new Stream(s.name, this.withDefaults(this.inherit(s), s.name), this.deps);
+      const stream = new Stream(s.name, effectiveStreamConfig(s, this.config), this.deps);
       this.statics.set(s.name, stream);
       stream.start();
       result.added.push(s.name);
@@ -115,35 +113,6 @@ export class StreamRegistry {
       }
     }
   }
-
-  private templateFor(name: string): StreamConfig | undefined {
-    for (const t of this.config.templates) {
-      for (const prefix of t.prefixes) {
-        if (prefix === '' || (name.startsWith(prefix + '/') && name.length > prefix.length + 1)) return t;
-      }
-    }
-    return undefined;
-  }
-
-  private inherit(stream: StreamConfig): StreamConfig {
-    if (!stream.template) return stream;
-    const t = this.config.templates.find((x) => x.name === stream.template);
-    if (!t) return stream;
-    const merged: StreamConfig = { ...t, ...definedOnly(stream), kind: 'stream', name: stream.name };
-    if (stream.inputs.length === 0) merged.inputs = t.inputs;
-    return merged;
-  }
-
-  private withDefaults(c: StreamConfig, name: string): StreamConfig {
-    const out: StreamConfig = { ...c, name };
-    if (!out.onPlay && this.config.onPlay) out.onPlay = this.config.onPlay;
-    if (!out.onPublish && this.config.onPublish) out.onPublish = this.config.onPublish;
-    return out;
-  }
-}
-
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function sameConfig(a: StreamConfig, b: StreamConfig): boolean {
