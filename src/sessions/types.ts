@@ -4,6 +4,8 @@
  * single media byte flows; on allow it gets a Session it must close when the client goes.
  */
 
+import type { AuthSpec, ProtocolsConfig } from '../config/types.js';
+
 /** Protocol names as sent to backends (SPEC §4). */
 export type Proto = 'rtmp' | 'rtsp' | 'hls' | 'tshttp';
 export type SessionKind = 'play' | 'publish';
@@ -70,6 +72,27 @@ export interface Session {
 
 export interface SessionManager {
   open(req: ClientRequest): Promise<Decision>;
-  /** Sessions currently open (granted and not closed). */
-  list(): Session[];
+  /** Sessions currently open (granted and not closed), optionally filtered. */
+  list(filter?: SessionFilter): Session[];
+}
+
+/** Filters of `GET /api/sessions` (SPEC §8); every given field must match. */
+export interface SessionFilter {
+  name?: string;
+  userId?: string;
+  proto?: Proto;
+}
+
+/**
+ * What the session manager needs to know about a stream, resolved by the stream registry
+ * (template ⊕ stream ⊕ backend override). Absent `onPlay`/`onPublish` fall back to the global
+ * `Config.onPlay`/`onPublish`; absent there too means "allow without a backend call".
+ */
+export interface StreamPolicy {
+  onPlay?: AuthSpec;
+  onPublish?: AuthSpec;
+  /** Publish password, compared in constant time with the `password` query parameter (AUTH-SPEC §7.3). */
+  password?: string;
+  /** Which play protocols the stream serves (AUTH-SPEC §8.2); all when absent. */
+  protocols?: ProtocolsConfig;
 }

@@ -25,7 +25,7 @@ export async function startStreamgate(
   options: { env?: Record<string, string>; listeners?: string } = {},
 ): Promise<RunningStreamgate> {
   const dir = mkdtempSync(join(tmpdir(), 'streamgate-e2e-'));
-  const args = ['--import', 'tsx', join(ROOT, 'src/main.ts')];
+  const args = [join(ROOT, 'bin/streamgate.js')];
   if (config !== null) {
     const file = join(dir, 'streamgate.conf');
     const listeners = options.listeners ?? 'http 127.0.0.1:0;\nrtmp 127.0.0.1:0;\n';

@@ -1,0 +1,142 @@
+/**
+ * The HTTP authorization backend (AUTH-SPEC §1.2–§2.3): `on_play` as a GET with the §1.3
+ * parameters in the query, `on_publish` as a POST with the same parameters in the query and
+ * as a JSON body (A4). One keep-alive undici Agent is shared by every backend so a burst of
+ * new sessions reuses warm connections, and each call is bounded by one deadline covering
+ * connect and response (3 s by default, §1.2); a slow backend only delays its own callers.
+ */
+import { readFileSync } from 'node:fs';
+import { Agent, type Dispatcher } from 'undici';
+import type { AuthSpec } from '../config/types.js';
+import {
+  MAX_BODY_BYTES,
+  decideHttp,
+  parseJsonBody,
+  requestParams,
+  type AuthBackend,
+  type AuthContext,
+  type AuthDecision,
+  type AuthRequest,
+} from './backend.js';
+
+function readVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** AUTH-SPEC §1.2: an identifiable User-Agent towards the backend. */
+export const USER_AGENT = `streamgate/${readVersion()}`;
+
+let sharedAgent: Agent | undefined;
+
+/**
+ * The process-wide pool. Keep-alive connections idle for up to 30 s so a steady trickle of
+ * new sessions does not pay a TCP handshake each; idle sockets do not hold the process open.
+ */
+export function sharedDispatcher(): Agent {
+  sharedAgent ??= new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000, pipelining: 1 });
+  return sharedAgent;
+}
+
+export interface HttpBackendOptions {
+  /** Fallback auth duration for responses without a valid X-AuthDuration (seconds). */
+  defaultAuthDuration: number;
+  dispatcher?: Dispatcher;
+}
+
+/** Errors carry at most a code: undici messages can quote the URL, and the URL carries the token. */
+export function errorCode(err: unknown): string {
+  if (typeof err === 'object' && err !== null) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    const name = (err as { name?: unknown }).name;
+    if (typeof name === 'string') return name;
+  }
+  return 'unknown';
+}
+
+export class HttpBackend implements AuthBackend {
+  private readonly base: URL;
+  private readonly timeoutMs: number;
+  private readonly dispatcher: Dispatcher;
+
+  constructor(
+    private readonly spec: AuthSpec,
+    private readonly opts: HttpBackendOptions,
+  ) {
+    this.base = new URL(spec.url);
+    this.timeoutMs = Math.max(1, spec.timeoutSec) * 1000;
+    this.dispatcher = opts.dispatcher ?? sharedDispatcher();
+  }
+
+  /** The URL for one request: configured query first, then §1.3 parameters, then `extra` (§1.2). */
+  buildUrl(req: AuthRequest): URL {
+    const url = new URL(this.base.href);
+    for (const [k, v] of requestParams(req)) url.searchParams.append(k, v);
+    for (const [k, v] of Object.entries(this.spec.extra)) url.searchParams.append(k, v);
+    return url;
+  }
+
+  async check(req: AuthRequest, ctx: AuthContext): Promise<AuthDecision> {
+    const url = this.buildUrl(req);
+    const headers: Record<string, string> = { 'user-agent': USER_AGENT, accept: 'application/json' };
+    if (this.spec.bearer !== undefined) headers['authorization'] = `Bearer ${this.spec.bearer}`;
+    let body: string | undefined;
+    if (ctx.kind === 'publish') {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(req);
+    }
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), this.timeoutMs);
+    timer.unref();
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.dispatcher.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: ctx.kind === 'publish' ? 'POST' : 'GET',
+        headers,
+        body,
+        signal: abort.signal,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+    } catch (err) {
+      clearTimeout(timer);
+      if (abort.signal.aborted) return { kind: 'unavailable', reason: 'timeout' };
+      const code = errorCode(err);
+      return { kind: 'unavailable', reason: /timeout/i.test(code) ? 'timeout' : 'connect' };
+    }
+    // The status decides; a body that is late, too big or malformed is dropped (AUTH-SPEC §2.3).
+    const text = await readLimited(res.body, MAX_BODY_BYTES).catch(() => undefined);
+    clearTimeout(timer);
+    const header = (name: string): string | undefined => {
+      const v = res.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    const parsed = text === undefined ? undefined : parseJsonBody(text, header('content-type'));
+    return decideHttp(res.statusCode, header, parsed, this.opts.defaultAuthDuration);
+  }
+}
+
+/** Reads a body up to `limit` bytes; returns undefined (and discards the rest) when it is larger. */
+async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > limit) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
