@@ -43,7 +43,13 @@ export default tseslint.config(
         rules: {
           'no-restricted-imports': [
             'error',
-            { patterns: [noIo, others, { group: ['**/src/*', '!**/src/media'], message: 'wire/ may use pure media formats only.' }] },
+            {
+              patterns: [
+                noIo,
+                others,
+                { group: ['**/src/*', '!**/src/media'], message: 'wire/ may use pure media formats only.' },
+              ],
+            },
           ],
         },
       },

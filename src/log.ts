@@ -13,12 +13,18 @@ export function createLogger(options: { level?: string; pretty?: boolean } = {})
     level: options.level ?? process.env['LOG_LEVEL'] ?? 'info',
     base: undefined,
     // Belt and braces: even if a caller passes one of these by mistake it is not printed.
-    redact: { paths: ['token', '*.token', 'password', '*.password', 'bearer', '*.bearer', 'secret'], censor: '[redacted]' },
+    redact: {
+      paths: ['token', '*.token', 'password', '*.password', 'bearer', '*.bearer', 'secret'],
+      censor: '[redacted]',
+    },
   };
   const pretty = options.pretty ?? (process.stdout.isTTY && process.env['NODE_ENV'] !== 'production');
   if (pretty) {
     try {
-      return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l' } } });
+      return pino({
+        ...base,
+        transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l' } },
+      });
     } catch {
       // pino-pretty is a dev dependency; a production install logs JSON.
     }

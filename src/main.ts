@@ -3,6 +3,8 @@
  * that imports both the core and the protocol adapters.
  */
 import { parseArgs } from 'node:util';
+import { createHlsAdapter } from '../protocols/hls/index.js';
+import { createMpegtsAdapter } from '../protocols/mpegts/index.js';
 import { createRtmpAdapter } from '../protocols/rtmp/index.js';
 import { checkConfigFile, loadConfigFile } from './config/load.js';
 import { loadEmbeddedConfig } from './config/default.js';
@@ -25,8 +27,12 @@ Validates FILE and prints each error as FILE:LINE:COL: message. Exit 0 when vali
 const adapters: AdapterFactory[] = [
   (core) => {
     const listen = core.config().rtmp;
-    return listen ? createRtmpAdapter(listen, { registry: core.registry, sessions: core.sessions, log: core.log }) : undefined;
+    return listen
+      ? createRtmpAdapter(listen, { registry: core.registry, sessions: core.sessions, log: core.log })
+      : undefined;
   },
+  (core) => (core.config().http ? createHlsAdapter(core) : undefined),
+  (core) => (core.config().http ? createMpegtsAdapter(core) : undefined),
 ];
 
 async function readConfig(file: string): Promise<Config | string[]> {

@@ -56,13 +56,16 @@ export async function startServer(
     registry,
     sessions: sessionCore.manager,
     reload: async () => {
-      if (!options.reloadFromDisk) throw new Error('running on the embedded config; there is no file to reload');
+      if (!options.reloadFromDisk)
+        throw new Error('running on the embedded config; there is no file to reload');
       return reload(await options.reloadFromDisk());
     },
   });
 
   const adapters = options.adapters.map((f) => f(core)).filter((a): a is ProtocolAdapter => a !== undefined);
-  const http: HttpFront | undefined = config.http ? createHttpFront(config.http, router, { config: () => config, log }) : undefined;
+  const http: HttpFront | undefined = config.http
+    ? createHttpFront(config.http, router, { config: () => config, log })
+    : undefined;
 
   registry.start();
   try {

@@ -74,7 +74,11 @@ export class RtmpEgress {
     const ts = flvTimestamp(frame.dts);
     if (frame.kind === 'video') {
       const body = videoTagBody(frame);
-      this.fanout.publish({ bytes: message(CSID_VIDEO, MSG.Video, ts, body), start: frame.keyframe, payload: body.length });
+      this.fanout.publish({
+        bytes: message(CSID_VIDEO, MSG.Video, ts, body),
+        start: frame.keyframe,
+        payload: body.length,
+      });
     } else if (this.tracks?.audio) {
       const body = audioTagBody(frame, this.tracks.audio);
       this.fanout.publish({

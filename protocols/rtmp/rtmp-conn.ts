@@ -171,12 +171,20 @@ export class RtmpConn {
     this.socket.write(setPeerBandwidth(WINDOW_ACK_SIZE, 2));
     this.socket.write(setChunkSize(OUT_CHUNK_SIZE));
     this.send(
-      command(3, 0, OUT_CHUNK_SIZE, '_result', txId, { fmsVer: 'FMS/3,0,1,123', capabilities: 31 }, {
-        level: 'status',
-        code: 'NetConnection.Connect.Success',
-        description: 'Connection succeeded.',
-        objectEncoding: 0,
-      }),
+      command(
+        3,
+        0,
+        OUT_CHUNK_SIZE,
+        '_result',
+        txId,
+        { fmsVer: 'FMS/3,0,1,123', capabilities: 31 },
+        {
+          level: 'status',
+          code: 'NetConnection.Connect.Success',
+          description: 'Connection succeeded.',
+          objectEncoding: 0,
+        },
+      ),
     );
   }
 
@@ -188,7 +196,11 @@ export class RtmpConn {
     this.socket.setTimeout(0);
     const target = rtmpTarget(this.connectInfo, typeof nameArg === 'string' ? nameArg : '');
     if (!isValidStreamName(target.name)) {
-      this.fail(kind, `invalid stream name '${target.name}'`, kind === 'play' ? 'NetStream.Play.StreamNotFound' : undefined);
+      this.fail(
+        kind,
+        `invalid stream name '${target.name}'`,
+        kind === 'play' ? 'NetStream.Play.StreamNotFound' : undefined,
+      );
       return;
     }
     this.phase = 'authorizing';
@@ -213,7 +225,8 @@ export class RtmpConn {
         if (!decision.allow) {
           const description =
             decision.status === 302 && decision.location ? `redirect: ${decision.location}` : decision.reason;
-          const code = decision.status === 404 && kind === 'play' ? 'NetStream.Play.StreamNotFound' : undefined;
+          const code =
+            decision.status === 404 && kind === 'play' ? 'NetStream.Play.StreamNotFound' : undefined;
           this.fail(kind, description, code);
           return;
         }
@@ -241,7 +254,15 @@ export class RtmpConn {
     this.phase = 'publishing';
     this.socket.setTimeout(PUBLISH_IDLE_MS);
     this.socket.write(streamBegin(PLAY_STREAM_ID));
-    this.send(onStatus(PLAY_STREAM_ID, OUT_CHUNK_SIZE, 'status', 'NetStream.Publish.Start', `${name} is now published.`));
+    this.send(
+      onStatus(
+        PLAY_STREAM_ID,
+        OUT_CHUNK_SIZE,
+        'status',
+        'NetStream.Publish.Start',
+        `${name} is now published.`,
+      ),
+    );
     this.log.info({ stream: name, session: this.session?.id }, 'publishing');
   }
 
@@ -253,8 +274,18 @@ export class RtmpConn {
     }
     this.phase = 'playing';
     this.socket.write(streamBegin(PLAY_STREAM_ID));
-    this.send(onStatus(PLAY_STREAM_ID, OUT_CHUNK_SIZE, 'status', 'NetStream.Play.Reset', `Playing and resetting ${name}.`));
-    this.send(onStatus(PLAY_STREAM_ID, OUT_CHUNK_SIZE, 'status', 'NetStream.Play.Start', `Started playing ${name}.`));
+    this.send(
+      onStatus(
+        PLAY_STREAM_ID,
+        OUT_CHUNK_SIZE,
+        'status',
+        'NetStream.Play.Reset',
+        `Playing and resetting ${name}.`,
+      ),
+    );
+    this.send(
+      onStatus(PLAY_STREAM_ID, OUT_CHUNK_SIZE, 'status', 'NetStream.Play.Start', `Started playing ${name}.`),
+    );
     const egress = stream.bus.egress('rtmp', (bus) => new RtmpEgress(bus));
     const session = this.session;
     this.unsubscribe = egress.subscribe({
@@ -270,7 +301,10 @@ export class RtmpConn {
     // Media before the session manager allowed the publish is dropped, never forwarded.
     if (this.phase !== 'publishing' || !this.publisher || !this.demux) return;
     this.session?.addBytes(msg.payload.length);
-    const r = msg.type === MSG.Video ? this.demux.video(msg.timestamp, msg.payload) : this.demux.audio(msg.timestamp, msg.payload);
+    const r =
+      msg.type === MSG.Video
+        ? this.demux.video(msg.timestamp, msg.payload)
+        : this.demux.audio(msg.timestamp, msg.payload);
     if (r.tracks) this.publisher.source.tracks(r.tracks);
     if (r.frame) this.publisher.source.frame(r.frame);
   }

@@ -19,9 +19,17 @@ function describe(stream: Stream, sessions: SessionManager): Record<string, unkn
     name: stream.name,
     input: { urls: stream.config.inputs, state: stream.inputState },
     tracks: {
-      ...(tracks?.video ? { video: { codec: tracks.video.codec, width: tracks.video.width, height: tracks.video.height } } : {}),
+      ...(tracks?.video
+        ? { video: { codec: tracks.video.codec, width: tracks.video.width, height: tracks.video.height } }
+        : {}),
       ...(tracks?.audio
-        ? { audio: { codec: tracks.audio.codec, sample_rate: tracks.audio.sampleRate, channels: tracks.audio.channels } }
+        ? {
+            audio: {
+              codec: tracks.audio.codec,
+              sample_rate: tracks.audio.sampleRate,
+              channels: tracks.audio.channels,
+            },
+          }
         : {}),
     },
     clients,
@@ -42,7 +50,10 @@ export function registerStreamRoutes(
 
   router.add(
     'GET',
-    (p) => (p.startsWith('/api/streams/') ? { name: decodeURIComponent(p.slice('/api/streams/'.length)) } : undefined),
+    (p) =>
+      p.startsWith('/api/streams/')
+        ? { name: decodeURIComponent(p.slice('/api/streams/'.length)) }
+        : undefined,
     (_req, res, ctx) => {
       const stream = deps.registry.list().find((s) => s.name === ctx.params['name']);
       if (!stream) sendJson(res, 404, { error: 'stream_not_found' });
@@ -69,9 +80,16 @@ export function registerStreamRoutes(
       '# TYPE streamgate_sessions gauge',
     ];
     const byKey = new Map<string, number>();
-    for (const s of sessions) byKey.set(`proto="${s.proto}",kind="${s.kind}"`, (byKey.get(`proto="${s.proto}",kind="${s.kind}"`) ?? 0) + 1);
+    for (const s of sessions)
+      byKey.set(
+        `proto="${s.proto}",kind="${s.kind}"`,
+        (byKey.get(`proto="${s.proto}",kind="${s.kind}"`) ?? 0) + 1,
+      );
     for (const [k, v] of byKey) lines.push(`streamgate_sessions{${k}} ${v}`);
-    lines.push('# HELP streamgate_frames_in_total Frames received per stream.', '# TYPE streamgate_frames_in_total counter');
+    lines.push(
+      '# HELP streamgate_frames_in_total Frames received per stream.',
+      '# TYPE streamgate_frames_in_total counter',
+    );
     for (const s of streams) lines.push(`streamgate_frames_in_total{stream="${s.name}"} ${s.bus.framesIn}`);
     sendText(res, 200, lines.join('\n') + '\n', { 'Content-Type': 'text/plain; version=0.0.4' });
   });

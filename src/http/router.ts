@@ -13,7 +13,11 @@ export interface RouteContext {
   ip: string;
 }
 
-export type RouteHandler = (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => void | Promise<void>;
+export type RouteHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RouteContext,
+) => void | Promise<void>;
 
 /** Returns the extracted parameters when the path matches, undefined otherwise. */
 export type RouteMatcher = (pathname: string) => Record<string, string> | undefined;

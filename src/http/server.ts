@@ -17,12 +17,21 @@ export interface HttpFront {
   address(): { host: string; port: number } | undefined;
 }
 
-export function sendText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+export function sendText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -50,7 +59,11 @@ function adminAllowed(req: IncomingMessage, ip: string, config: Config): boolean
   if (!header.startsWith('Basic ')) return false;
   const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  return colon > 0 && safeEqual(decoded.slice(0, colon), auth.user) && safeEqual(decoded.slice(colon + 1), auth.password);
+  return (
+    colon > 0 &&
+    safeEqual(decoded.slice(0, colon), auth.user) &&
+    safeEqual(decoded.slice(colon + 1), auth.password)
+  );
 }
 
 export function createHttpFront(
@@ -73,14 +86,28 @@ export function createHttpFront(
       return;
     }
     const path = url.pathname;
-    if ((path.startsWith('/api/') || path === '/api' || path.startsWith('/admin')) && !adminAllowed(req, ip, config)) {
-      const headers: Record<string, string> = config.editAuth ? { 'WWW-Authenticate': 'Basic realm="streamgate"' } : {};
-      sendText(res, config.editAuth ? 401 : 403, config.editAuth ? 'authentication required\n' : 'loopback only\n', headers);
+    if (
+      (path.startsWith('/api/') || path === '/api' || path.startsWith('/admin')) &&
+      !adminAllowed(req, ip, config)
+    ) {
+      const headers: Record<string, string> = config.editAuth
+        ? { 'WWW-Authenticate': 'Basic realm="streamgate"' }
+        : {};
+      sendText(
+        res,
+        config.editAuth ? 401 : 403,
+        config.editAuth ? 'authentication required\n' : 'loopback only\n',
+        headers,
+      );
       return;
     }
     const found = router.find(req.method ?? 'GET', path);
     if (!('handler' in found)) {
-      sendText(res, found.methodMismatch ? 405 : 404, found.methodMismatch ? 'method not allowed\n' : 'not found\n');
+      sendText(
+        res,
+        found.methodMismatch ? 405 : 404,
+        found.methodMismatch ? 'method not allowed\n' : 'not found\n',
+      );
       return;
     }
     await found.handler(req, res, { url, params: found.params, ip });
@@ -96,6 +123,9 @@ export function createHttpFront(
         });
       });
       server.keepAliveTimeout = 65_000;
+      // HTTP MPEG-TS publishing sends one endless request body; Node's default 300 s
+      // requestTimeout would cut every publisher after five minutes (headersTimeout still applies).
+      server.requestTimeout = 0;
       server.on('connection', (s: Socket) => {
         sockets.add(s);
         s.on('close', () => sockets.delete(s));

@@ -7,7 +7,6 @@
  * objects are handed to every subscriber.
  */
 
-
 export interface FanOutSubscriber<T> {
   deliver(item: T): void;
   /** How much is still queued in this subscriber's transport (bytes, or items); 0 if unknown. */

@@ -38,7 +38,8 @@ export function createSessionCore(deps: {
           deps.log.info({ stream: name, closedProtocols }, 'stream config overridden by backend');
           for (const proto of closedProtocols) manager.closeProtocol(name, proto, 'config_changed');
         },
-        (err: unknown) => deps.log.warn({ stream: name, err: (err as Error).message }, 'backend config override ignored'),
+        (err: unknown) =>
+          deps.log.warn({ stream: name, err: (err as Error).message }, 'backend config override ignored'),
       );
     },
   });

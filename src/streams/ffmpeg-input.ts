@@ -26,6 +26,7 @@ export function ffmpegArgs(url: string): string[] {
   const out = ['-f', 'flv', 'pipe:1'];
   if (url.startsWith('fake://')) {
     // 640x360 keeps the always-on demo under ~10 % of one core; GOP of 2 s matches the HLS target.
+    // prettier-ignore
     return [
       ...common,
       '-re',
@@ -35,7 +36,7 @@ export function ffmpegArgs(url: string): string[] {
       '-g', '50', '-keyint_min', '50', '-sc_threshold', '0', '-b:v', '800k',
       '-c:a', 'aac', '-b:a', '96k', '-ar', '48000', '-ac', '2',
       ...out,
-    ]; // prettier-ignore
+    ];
   }
   if (url.startsWith('file://')) {
     return [...common, '-re', '-stream_loop', '-1', '-i', url.slice('file://'.length), '-c', 'copy', ...out];
@@ -84,7 +85,12 @@ export class FfmpegInput {
       source.bytesIn += chunk.length;
       try {
         for (const tag of reader.push(chunk)) {
-          const r = tag.type === 9 ? demux.video(tag.timestamp, tag.data) : tag.type === 8 ? demux.audio(tag.timestamp, tag.data) : {};
+          const r =
+            tag.type === 9
+              ? demux.video(tag.timestamp, tag.data)
+              : tag.type === 8
+                ? demux.audio(tag.timestamp, tag.data)
+                : {};
           if (r.tracks) source.tracks(r.tracks);
           if (r.frame) source.frame(r.frame);
         }
@@ -97,7 +103,8 @@ export class FfmpegInput {
     child.stderr?.on('data', (chunk: Buffer) => {
       const lines = (stderrTail + chunk.toString('utf8')).split('\n');
       stderrTail = lines.pop() ?? '';
-      for (const line of lines) if (line.trim()) this.log.warn({ input: this.url, ffmpeg: line.trim() }, 'ffmpeg');
+      for (const line of lines)
+        if (line.trim()) this.log.warn({ input: this.url, ffmpeg: line.trim() }, 'ffmpeg');
     });
     child.on('error', (err) => {
       this.log.error({ input: this.url, err: err.message, binary: this.binary }, 'cannot run ffmpeg');

@@ -66,9 +66,16 @@ export class StreamRegistry {
    * Applies a reloaded config: static streams whose effective config is unchanged keep
    * running (their viewers stay connected); changed ones restart; removed ones stop.
    */
-  async reload(config: Config): Promise<{ kept: string[]; restarted: string[]; added: string[]; removed: string[] }> {
+  async reload(
+    config: Config,
+  ): Promise<{ kept: string[]; restarted: string[]; added: string[]; removed: string[] }> {
     this.config = config;
-    const result = { kept: [] as string[], restarted: [] as string[], added: [] as string[], removed: [] as string[] };
+    const result = {
+      kept: [] as string[],
+      restarted: [] as string[],
+      added: [] as string[],
+      removed: [] as string[],
+    };
     for (const [name, stream] of this.statics) {
       const next = this.configFor(name);
       if (!next || !config.streams.some((s) => s.name === name)) {
@@ -116,6 +123,7 @@ export class StreamRegistry {
 }
 
 function sameConfig(a: StreamConfig, b: StreamConfig): boolean {
-  const strip = (c: StreamConfig): string => JSON.stringify(c, (k, v: unknown) => (k === 'loc' ? undefined : v));
+  const strip = (c: StreamConfig): string =>
+    JSON.stringify(c, (k, v: unknown) => (k === 'loc' ? undefined : v));
   return strip(a) === strip(b);
 }

@@ -80,7 +80,12 @@ export class Stream {
     this.running = true;
     const url = this.pulledInputUrl;
     if (url && !this.input) {
-      this.input = new FfmpegInput(url, this.bus, this.deps.log.child({ stream: this.name }), this.deps.ffmpeg);
+      this.input = new FfmpegInput(
+        url,
+        this.bus,
+        this.deps.log.child({ stream: this.name }),
+        this.deps.ffmpeg,
+      );
       this.input.start();
     }
   }
@@ -118,7 +123,9 @@ export class Stream {
    * changed, and returns the play protocols the stream no longer serves so the caller
    * can close those sessions. Throws on keys it does not know (the grant still stands).
    */
-  async applyOverride(partial: Record<string, unknown>): Promise<{ changed: boolean; closedProtocols: Proto[] }> {
+  async applyOverride(
+    partial: Record<string, unknown>,
+  ): Promise<{ changed: boolean; closedProtocols: Proto[] }> {
     for (const key of Object.keys(partial)) {
       if (!OVERRIDABLE.has(key)) throw new Error(`override key '${key}' is not supported`);
     }

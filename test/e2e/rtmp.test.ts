@@ -8,7 +8,14 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { startStreamgate, type RunningStreamgate } from '../helpers/streamgate.js';
-import { ffmpegDecode, ffmpegPublish, ffprobePackets, isMonotonic, sleep, stopProcess } from '../helpers/clients.js';
+import {
+  ffmpegDecode,
+  ffmpegPublish,
+  ffprobePackets,
+  isMonotonic,
+  sleep,
+  stopProcess,
+} from '../helpers/clients.js';
 import { haveTool } from '../helpers/tools.js';
 import { rtmpProbe } from '../helpers/rtmp-client.js';
 
@@ -46,121 +53,155 @@ after(async () => {
   backend.close();
 });
 
-test('rtmp: ffmpeg publishes, ffprobe reads video and audio with monotonic timestamps', { skip, timeout: 60_000 }, async () => {
-  const rtmp = server.ports['rtmp'];
-  const pub = ffmpegPublish(`rtmp://127.0.0.1:${rtmp}/live/cam1?token=pub`);
-  try {
-    await sleep(1500);
-    const played = await ffprobePackets(`rtmp://127.0.0.1:${rtmp}/live/cam1`, 3);
-    assert.equal(played.code, 0, played.stderr);
-    assert.ok(played.videoFrames >= 40, `video frames ${played.videoFrames}`);
-    assert.ok(played.audioFrames >= 60, `audio frames ${played.audioFrames}`);
-    assert.equal(played.firstVideoKey, true, 'first video packet is a keyframe');
-    assert.ok(isMonotonic(played.videoDts), 'video dts monotonic');
-    assert.ok(isMonotonic(played.audioDts), 'audio dts monotonic');
-    const decoded = await ffmpegDecode(`rtmp://127.0.0.1:${rtmp}/live/cam1`, 2);
-    assert.equal(decoded.code, 0, decoded.stderr);
-    assert.ok(decoded.frames >= 40, `decoded ${decoded.frames} frames`);
-  } finally {
-    await stopProcess(pub);
-  }
-});
-
-test('rtmp: two viewers at once, and a viewer joining mid-stream starts on a keyframe', { skip, timeout: 60_000 }, async () => {
-  const rtmp = server.ports['rtmp'];
-  const pub = ffmpegPublish(`rtmp://127.0.0.1:${rtmp}/live/two`);
-  try {
-    await sleep(2300); // mid-GOP: the publisher's GOP is 1 s
-    const url = `rtmp://127.0.0.1:${rtmp}/live/two`;
-    const [a, b] = await Promise.all([ffprobePackets(url, 3), ffprobePackets(url, 3)]);
-    for (const r of [a, b]) {
-      assert.equal(r.code, 0, r.stderr);
-      assert.ok(r.videoFrames >= 40 && r.audioFrames >= 60, `frames v=${r.videoFrames} a=${r.audioFrames}`);
-      assert.equal(r.firstVideoKey, true);
+test(
+  'rtmp: ffmpeg publishes, ffprobe reads video and audio with monotonic timestamps',
+  { skip, timeout: 60_000 },
+  async () => {
+    const rtmp = server.ports['rtmp'];
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${rtmp}/live/cam1?token=pub`);
+    try {
+      await sleep(1500);
+      const played = await ffprobePackets(`rtmp://127.0.0.1:${rtmp}/live/cam1`, 3);
+      assert.equal(played.code, 0, played.stderr);
+      assert.ok(played.videoFrames >= 40, `video frames ${played.videoFrames}`);
+      assert.ok(played.audioFrames >= 60, `audio frames ${played.audioFrames}`);
+      assert.equal(played.firstVideoKey, true, 'first video packet is a keyframe');
+      assert.ok(isMonotonic(played.videoDts), 'video dts monotonic');
+      assert.ok(isMonotonic(played.audioDts), 'audio dts monotonic');
+      const decoded = await ffmpegDecode(`rtmp://127.0.0.1:${rtmp}/live/cam1`, 2);
+      assert.equal(decoded.code, 0, decoded.stderr);
+      assert.ok(decoded.frames >= 40, `decoded ${decoded.frames} frames`);
+    } finally {
+      await stopProcess(pub);
     }
-  } finally {
-    await stopProcess(pub);
-  }
-});
+  },
+);
 
-test('rtmp: a viewer that stays through a publisher reconnect gets frames again', { skip, timeout: 60_000 }, async () => {
-  const rtmp = server.ports['rtmp'];
-  const url = `rtmp://127.0.0.1:${rtmp}/live/again`;
-  const first = ffmpegPublish(url);
-  await sleep(1500);
-  const viewing = ffprobePackets(url, 9, 40_000);
-  await sleep(2500);
-  await stopProcess(first);
-  await sleep(1000);
-  const second = ffmpegPublish(url);
-  try {
-    const r = await viewing;
-    assert.equal(r.code, 0, r.stderr);
-    assert.ok(isMonotonic(r.videoDts), 'timestamps stay monotonic across the reconnect');
-    const span = (r.videoDts.at(-1) ?? 0) - (r.videoDts[0] ?? 0);
-    assert.ok(span >= 7, `viewer saw ${span.toFixed(1)} s of video, so frames came from the second publisher too`);
-  } finally {
-    await stopProcess(second);
-  }
-});
+test(
+  'rtmp: two viewers at once, and a viewer joining mid-stream starts on a keyframe',
+  { skip, timeout: 60_000 },
+  async () => {
+    const rtmp = server.ports['rtmp'];
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${rtmp}/live/two`);
+    try {
+      await sleep(2300); // mid-GOP: the publisher's GOP is 1 s
+      const url = `rtmp://127.0.0.1:${rtmp}/live/two`;
+      const [a, b] = await Promise.all([ffprobePackets(url, 3), ffprobePackets(url, 3)]);
+      for (const r of [a, b]) {
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(r.videoFrames >= 40 && r.audioFrames >= 60, `frames v=${r.videoFrames} a=${r.audioFrames}`);
+        assert.equal(r.firstVideoKey, true);
+      }
+    } finally {
+      await stopProcess(pub);
+    }
+  },
+);
 
-test('rtmp: a denied play gets NetStream.Play.Failed and not one media byte', { skip, timeout: 60_000 }, async () => {
-  const rtmp = server.ports['rtmp'] ?? 0;
-  const pub = ffmpegPublish(`rtmp://127.0.0.1:${rtmp}/paid/show`);
-  try {
+test(
+  'rtmp: a viewer that stays through a publisher reconnect gets frames again',
+  { skip, timeout: 60_000 },
+  async () => {
+    const rtmp = server.ports['rtmp'];
+    const url = `rtmp://127.0.0.1:${rtmp}/live/again`;
+    const first = ffmpegPublish(url);
     await sleep(1500);
-    const denied = await rtmpProbe(rtmp, 'paid', 'show?token=bad', { ms: 3000 });
-    assert.deepEqual(
-      denied.statuses.map((s) => [s.level, s.code]),
-      [['error', 'NetStream.Play.Failed']],
-    );
-    assert.equal(denied.mediaMessages, 0);
-    assert.equal(denied.closedByServer, true);
-    const allowed = await rtmpProbe(rtmp, 'paid', 'show?token=good1', { ms: 2500 });
-    assert.deepEqual(
-      allowed.statuses.map((s) => s.code),
-      ['NetStream.Play.Reset', 'NetStream.Play.Start'],
-    );
-    assert.ok(allowed.mediaMessages > 20, `allowed viewer got ${allowed.mediaMessages} media messages`);
-    const call = backendCalls.find((q) => q.get('token') === 'bad');
-    assert.equal(call?.get('name'), 'paid/show');
-    assert.equal(call?.get('proto'), 'rtmp');
-    assert.equal(call?.get('ip'), '127.0.0.1');
-    const ffprobeDenied = await ffprobePackets(`rtmp://127.0.0.1:${rtmp}/paid/show?token=bad2`, 2);
-    assert.notEqual(ffprobeDenied.code, 0);
-    assert.equal(ffprobeDenied.videoFrames, 0);
-  } finally {
-    await stopProcess(pub);
-  }
-});
+    const viewing = ffprobePackets(url, 9, 40_000);
+    await sleep(2500);
+    await stopProcess(first);
+    await sleep(1000);
+    const second = ffmpegPublish(url);
+    try {
+      const r = await viewing;
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(isMonotonic(r.videoDts), 'timestamps stay monotonic across the reconnect');
+      const span = (r.videoDts.at(-1) ?? 0) - (r.videoDts[0] ?? 0);
+      assert.ok(
+        span >= 7,
+        `viewer saw ${span.toFixed(1)} s of video, so frames came from the second publisher too`,
+      );
+    } finally {
+      await stopProcess(second);
+    }
+  },
+);
 
-test('rtmp: the token on the connect URL is used when the stream name has none', { skip, timeout: 30_000 }, async () => {
-  const rtmp = server.ports['rtmp'] ?? 0;
-  const pub = ffmpegPublish(`rtmp://127.0.0.1:${rtmp}/paid/tc`);
-  try {
-    await sleep(1500);
-    const r = await rtmpProbe(rtmp, 'paid?token=good-connect', 'tc', { ms: 2000 });
-    assert.ok(r.statuses.some((s) => s.code === 'NetStream.Play.Start'), JSON.stringify(r.statuses));
-    const r2 = await rtmpProbe(rtmp, 'paid?token=good-connect', 'tc?token=bad-name', { ms: 2000 });
-    assert.deepEqual(r2.statuses.map((s) => s.code), ['NetStream.Play.Failed'], 'the stream-name query wins');
-  } finally {
-    await stopProcess(pub);
-  }
-});
+test(
+  'rtmp: a denied play gets NetStream.Play.Failed and not one media byte',
+  { skip, timeout: 60_000 },
+  async () => {
+    const rtmp = server.ports['rtmp'] ?? 0;
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${rtmp}/paid/show`);
+    try {
+      await sleep(1500);
+      const denied = await rtmpProbe(rtmp, 'paid', 'show?token=bad', { ms: 3000 });
+      assert.deepEqual(
+        denied.statuses.map((s) => [s.level, s.code]),
+        [['error', 'NetStream.Play.Failed']],
+      );
+      assert.equal(denied.mediaMessages, 0);
+      assert.equal(denied.closedByServer, true);
+      const allowed = await rtmpProbe(rtmp, 'paid', 'show?token=good1', { ms: 2500 });
+      assert.deepEqual(
+        allowed.statuses.map((s) => s.code),
+        ['NetStream.Play.Reset', 'NetStream.Play.Start'],
+      );
+      assert.ok(allowed.mediaMessages > 20, `allowed viewer got ${allowed.mediaMessages} media messages`);
+      const call = backendCalls.find((q) => q.get('token') === 'bad');
+      assert.equal(call?.get('name'), 'paid/show');
+      assert.equal(call?.get('proto'), 'rtmp');
+      assert.equal(call?.get('ip'), '127.0.0.1');
+      const ffprobeDenied = await ffprobePackets(`rtmp://127.0.0.1:${rtmp}/paid/show?token=bad2`, 2);
+      assert.notEqual(ffprobeDenied.code, 0);
+      assert.equal(ffprobeDenied.videoFrames, 0);
+    } finally {
+      await stopProcess(pub);
+    }
+  },
+);
 
-test('rtmp: garbage bytes get the client disconnected and the server keeps serving', { skip, timeout: 30_000 }, async () => {
-  const rtmp = server.ports['rtmp'] ?? 0;
-  const { connect } = await import('node:net');
-  const s = connect(rtmp, '127.0.0.1');
-  await once(s, 'connect');
-  s.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
-  await once(s, 'close');
-  const pub = ffmpegPublish(`rtmp://127.0.0.1:${rtmp}/live/after-garbage`);
-  try {
-    await sleep(1500);
-    const r = await ffprobePackets(`rtmp://127.0.0.1:${rtmp}/live/after-garbage`, 1);
-    assert.equal(r.code, 0, r.stderr);
-  } finally {
-    await stopProcess(pub);
-  }
-});
+test(
+  'rtmp: the token on the connect URL is used when the stream name has none',
+  { skip, timeout: 30_000 },
+  async () => {
+    const rtmp = server.ports['rtmp'] ?? 0;
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${rtmp}/paid/tc`);
+    try {
+      await sleep(1500);
+      const r = await rtmpProbe(rtmp, 'paid?token=good-connect', 'tc', { ms: 2000 });
+      assert.ok(
+        r.statuses.some((s) => s.code === 'NetStream.Play.Start'),
+        JSON.stringify(r.statuses),
+      );
+      const r2 = await rtmpProbe(rtmp, 'paid?token=good-connect', 'tc?token=bad-name', { ms: 2000 });
+      assert.deepEqual(
+        r2.statuses.map((s) => s.code),
+        ['NetStream.Play.Failed'],
+        'the stream-name query wins',
+      );
+    } finally {
+      await stopProcess(pub);
+    }
+  },
+);
+
+test(
+  'rtmp: garbage bytes get the client disconnected and the server keeps serving',
+  { skip, timeout: 30_000 },
+  async () => {
+    const rtmp = server.ports['rtmp'] ?? 0;
+    const { connect } = await import('node:net');
+    const s = connect(rtmp, '127.0.0.1');
+    await once(s, 'connect');
+    s.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    await once(s, 'close');
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${rtmp}/live/after-garbage`);
+    try {
+      await sleep(1500);
+      const r = await ffprobePackets(`rtmp://127.0.0.1:${rtmp}/live/after-garbage`, 1);
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      await stopProcess(pub);
+    }
+  },
+);

@@ -6,7 +6,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 
 /** Publishes a live 320x240 test pattern with a tone; runs until stopped (or `seconds`). */
-export function ffmpegPublish(url: string, options: { seconds?: number; format?: string } = {}): ChildProcess {
+export function ffmpegPublish(
+  url: string,
+  options: { seconds?: number; format?: string } = {},
+): ChildProcess {
+  // prettier-ignore
   const args = [
     '-hide_banner', '-loglevel', 'error', '-re',
     '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25',
@@ -15,7 +19,7 @@ export function ffmpegPublish(url: string, options: { seconds?: number; format?:
     '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '25', '-pix_fmt', 'yuv420p',
     '-c:a', 'aac', '-b:a', '64k',
     '-f', options.format ?? 'flv', url,
-  ]; // prettier-ignore
+  ];
   return spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
@@ -37,7 +41,19 @@ export interface PlayResult {
 export async function ffprobePackets(url: string, seconds: number, timeoutMs = 20_000): Promise<PlayResult> {
   const proc = spawn(
     'ffprobe',
-    ['-v', 'error', '-rw_timeout', '8000000', '-read_intervals', `%+${seconds}`, '-show_entries', 'packet=codec_type,dts_time,flags', '-of', 'csv=p=0', url],
+    [
+      '-v',
+      'error',
+      '-rw_timeout',
+      '8000000',
+      '-read_intervals',
+      `%+${seconds}`,
+      '-show_entries',
+      'packet=codec_type,dts_time,flags',
+      '-of',
+      'csv=p=0',
+      url,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -47,7 +63,15 @@ export async function ffprobePackets(url: string, seconds: number, timeoutMs = 2
   const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
   const [code] = (await once(proc, 'exit')) as [number | null];
   clearTimeout(timer);
-  const result: PlayResult = { code, videoFrames: 0, audioFrames: 0, videoDts: [], audioDts: [], firstVideoKey: undefined, stderr };
+  const result: PlayResult = {
+    code,
+    videoFrames: 0,
+    audioFrames: 0,
+    videoDts: [],
+    audioDts: [],
+    firstVideoKey: undefined,
+    stderr,
+  };
   for (const line of out.split('\n')) {
     const [type, dts, flags] = line.split(',');
     if (type === 'video') {
@@ -63,10 +87,33 @@ export async function ffprobePackets(url: string, seconds: number, timeoutMs = 2
 }
 
 /** Decodes `seconds` of video and audio with ffmpeg; returns decoded frame counts from -progress. */
-export async function ffmpegDecode(url: string, seconds: number, timeoutMs = 25_000): Promise<{ code: number | null; frames: number; stderr: string }> {
-  const proc = spawn('ffmpeg', ['-hide_banner', '-v', 'error', '-rw_timeout', '8000000', '-i', url, '-t', String(seconds), '-f', 'null', '-', '-progress', 'pipe:1'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export async function ffmpegDecode(
+  url: string,
+  seconds: number,
+  timeoutMs = 25_000,
+): Promise<{ code: number | null; frames: number; stderr: string }> {
+  const proc = spawn(
+    'ffmpeg',
+    [
+      '-hide_banner',
+      '-v',
+      'error',
+      '-rw_timeout',
+      '8000000',
+      '-i',
+      url,
+      '-t',
+      String(seconds),
+      '-f',
+      'null',
+      '-',
+      '-progress',
+      'pipe:1',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let stderr = '';
   proc.stdout.on('data', (d: Buffer) => (out += d.toString()));

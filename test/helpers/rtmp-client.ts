@@ -68,7 +68,11 @@ export function rtmpProbe(
         shaken = true;
         socket.write(handshake.subarray(1, 1537)); // C2 = S1
         socket.write(
-          command(3, 0, 128, 'connect', 1, { app, tcUrl: `rtmp://127.0.0.1:${port}/${app}`, flashVer: 'LNX 9,0,124,2' }),
+          command(3, 0, 128, 'connect', 1, {
+            app,
+            tcUrl: `rtmp://127.0.0.1:${port}/${app}`,
+            flashVer: 'LNX 9,0,124,2',
+          }),
         );
         data = handshake.subarray(3073);
         if (data.length === 0) return;
