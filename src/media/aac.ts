@@ -104,7 +104,9 @@ export function buildAudioSpecificConfig(input: AscInput): Buffer {
     index = found >= 0 ? found : 0xf;
   }
   const channelConfig = input.channels === 8 ? 7 : input.channels;
-  if (channelConfig < 0 || channelConfig > 7) throw new RangeError(`unsupported channel count ${input.channels}`);
+  if (channelConfig < 0 || channelConfig > 7) {
+    throw new RangeError(`unsupported channel count ${input.channels}`);
+  }
   const bits: [number, number][] = [];
   if (input.objectType >= 31) bits.push([31, 5], [input.objectType - 32, 6]);
   else bits.push([input.objectType, 5]);
@@ -135,7 +137,9 @@ export const ADTS_HEADER_SIZE = 7;
 export function adtsHeader(asc: Uint8Array | AacConfig, frameLength: number): Buffer {
   const cfg = asc instanceof Uint8Array ? parseAudioSpecificConfig(asc) : asc;
   if (!cfg) throw new RangeError('invalid AudioSpecificConfig');
-  if (cfg.objectType < 1 || cfg.objectType > 4) throw new RangeError(`ADTS cannot carry AOT ${cfg.objectType}`);
+  if (cfg.objectType < 1 || cfg.objectType > 4) {
+    throw new RangeError(`ADTS cannot carry AOT ${cfg.objectType}`);
+  }
   if (cfg.sampleRateIndex > 12) throw new RangeError(`ADTS cannot carry ${cfg.sampleRate} Hz`);
   const len = frameLength + ADTS_HEADER_SIZE;
   if (len > 0x1fff) throw new RangeError(`AAC frame too large for ADTS (${frameLength} bytes)`);
