@@ -1,0 +1,116 @@
+/**
+ * Helpers shared by the HTTP media adapters (HLS, HTTP MPEG-TS): turning a request into
+ * a ClientRequest, answering a denial the way AUTH-SPEC §5.3 prescribes, matching
+ * `/NAME/<resource>` paths, and the stream's CORS `playback_headers` (§7.2).
+ *
+ * They live in the core because adapters may not import each other, and both HTTP
+ * adapters need exactly the same answers so a player sees one behaviour.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { PlaybackHeaders } from '../config/types.js';
+import type { ClientRequest, Denial, Proto, SessionKind } from '../sessions/types.js';
+import { isValidStreamName } from '../streams/names.js';
+import type { RouteContext, RouteMatcher } from './router.js';
+import { sendText } from './server.js';
+
+/**
+ * Matches `/NAME/<last>` where `last` satisfies `resource` and NAME is a valid stream name.
+ * Reserved first segments (`api`, `admin`, …) are never valid names, so these routes cannot
+ * shadow the API whatever order they were registered in.
+ */
+export function streamResourceMatcher(resource: RegExp): RouteMatcher {
+  return (pathname) => {
+    const slash = pathname.lastIndexOf('/');
+    if (slash <= 0) return undefined;
+    const name = pathname.slice(1, slash);
+    const last = pathname.slice(slash + 1);
+    const m = resource.exec(last);
+    if (!m || !isValidStreamName(name)) return undefined;
+    const params: Record<string, string> = { name, resource: last };
+    m.slice(1).forEach((v, i) => {
+      if (v !== undefined) params[`p${i + 1}`] = v;
+    });
+    return params;
+  };
+}
+
+/** The ClientRequest of an HTTP play or publish; `token` is the `token` query parameter. */
+export function httpClientRequest(
+  req: IncomingMessage,
+  ctx: RouteContext,
+  kind: SessionKind,
+  proto: Proto,
+  name: string,
+): ClientRequest {
+  const query = ctx.url.searchParams;
+  const token = query.get('token');
+  const h = req.headers;
+  return {
+    kind,
+    proto,
+    name,
+    ip: ctx.ip,
+    qs: ctx.url.search.startsWith('?') ? ctx.url.search.slice(1) : ctx.url.search,
+    query,
+    ...(token !== null && token !== '' ? { token } : {}),
+    ...(typeof h.referer === 'string' ? { referer: h.referer } : {}),
+    ...(typeof h['user-agent'] === 'string' ? { userAgent: h['user-agent'] } : {}),
+    ...(typeof h.host === 'string' ? { host: h.host } : {}),
+  };
+}
+
+/** AUTH-SPEC §5.3: 403/404 with a short diagnostic body, or 302 with the backend's Location. */
+export function sendDenial(res: ServerResponse, denial: Denial, headers: Record<string, string> = {}): void {
+  if (denial.status === 302 && denial.location) {
+    sendText(res, 302, `302 ${denial.reason}\n`, {
+      ...headers,
+      Location: denial.location,
+      'Cache-Control': 'no-cache',
+    });
+    return;
+  }
+  const status = denial.status === 302 ? 403 : denial.status;
+  sendText(res, status, `${status} ${denial.reason}\n`, { ...headers, 'Cache-Control': 'no-cache' });
+}
+
+/**
+ * The CORS headers for a playback response (AUTH-SPEC §7.2): the stream's `playback_headers`
+ * when its `protocols`/`playback` filters select this response, otherwise
+ * `Access-Control-Allow-Origin: *`, because segments and playlists are gated by the token in
+ * the URL, not by the embedding origin, and browser players (hls.js) need CORS to fetch them.
+ */
+export function playbackCors(
+  configured: PlaybackHeaders | undefined,
+  protocol: string,
+  playback = 'live',
+): Record<string, string> {
+  const applies =
+    configured !== undefined &&
+    configured.headers.length > 0 &&
+    (configured.protocols === undefined || configured.protocols.includes(protocol)) &&
+    (configured.playback === undefined || configured.playback.includes(playback));
+  if (!applies) return { 'Access-Control-Allow-Origin': '*' };
+  const out: Record<string, string> = {};
+  for (const [k, v] of configured.headers) out[k] = v;
+  return out;
+}
+
+/** Answers a CORS preflight with the playback headers plus the methods a player may use. */
+export function sendPreflight(
+  req: IncomingMessage,
+  res: ServerResponse,
+  cors: Record<string, string>,
+  methods: string,
+): void {
+  const requested = req.headers['access-control-request-headers'];
+  res.writeHead(204, {
+    ...cors,
+    'Access-Control-Allow-Methods': methods,
+    ...(typeof requested === 'string' && requested !== ''
+      ? { 'Access-Control-Allow-Headers': requested }
+      : {}),
+    'Access-Control-Max-Age': '600',
+    'Content-Length': '0',
+  });
+  res.end();
+}

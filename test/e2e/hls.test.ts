@@ -1,0 +1,269 @@
+/**
+ * HLS end to end with real clients: ffmpeg publishes a live H.264+AAC pattern over RTMP,
+ * ffprobe/ffmpeg, hls.js in headless Chromium and VLC play it back over HLS; an on_play
+ * backend on loopback decides who may play.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import { existsSync, statSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { startStreamgate, type RunningStreamgate } from '../helpers/streamgate.js';
+import {
+  ffmpegDecode,
+  ffmpegPublish,
+  ffprobePackets,
+  isMonotonic,
+  sleep,
+  stopProcess,
+} from '../helpers/clients.js';
+import { haveTool } from '../helpers/tools.js';
+import { CHROMIUM, playHlsInChromium } from '../helpers/chromium.js';
+import { vlcPlay, vlcUsable } from '../helpers/vlc.js';
+
+const ci = process.env['CI'] === 'true';
+const tools = haveTool('ffmpeg') && haveTool('ffprobe');
+if (!tools && ci) throw new Error('CI=true but ffmpeg/ffprobe are missing (bash .ci/run installs them)');
+const skip = tools ? false : 'ffmpeg/ffprobe not installed';
+const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;
+
+let server: RunningStreamgate;
+let backend: Server;
+const backendCalls: URLSearchParams[] = [];
+const publishers: ChildProcess[] = [];
+let http = 0;
+
+const url = (path: string): string => `http://127.0.0.1:${http}${path}`;
+const callsFor = (token: string): number => backendCalls.filter((q) => q.get('token') === token).length;
+
+/** Publishes `name` over RTMP and waits until its HLS playlist lists a segment. */
+async function publish(name: string, token = 'good-pub'): Promise<void> {
+  publishers.push(ffmpegPublish(`rtmp://127.0.0.1:${server.ports['rtmp']}/${name}`));
+  for (let i = 0; i < 40; i++) {
+    await sleep(250);
+    const r = await fetch(url(`/${name}/mono.m3u8?token=${token}`));
+    if (r.status === 200 && (await r.text()).includes('.ts')) return;
+  }
+  throw new Error(`no HLS segment for ${name}`);
+}
+
+before(async () => {
+  if (skip) return;
+  // Allows tokens starting with "good", denies everything else (a slow answer makes races visible).
+  backend = createServer((req, res) => {
+    const q = new URL(req.url ?? '/', 'http://x').searchParams;
+    backendCalls.push(q);
+    setTimeout(() => res.writeHead(q.get('token')?.startsWith('good') ? 200 : 403).end(), 150);
+  });
+  backend.listen(0, '127.0.0.1');
+  await once(backend, 'listening');
+  const port = (backend.address() as AddressInfo).port;
+  server = await startStreamgate(`
+    template live { prefix live; input publish://; }
+    template paid { prefix paid; input publish://; on_play http://127.0.0.1:${port}/auth; }
+    template cors { prefix cors; input publish://; playback_headers { protocols hls; header Access-Control-Allow-Origin https://example.com; } }
+  `);
+  http = server.ports['http'] ?? 0;
+  await publish('live/cam1');
+  await publish('paid/show');
+});
+
+after(async () => {
+  if (skip) return;
+  await Promise.all(publishers.map(stopProcess));
+  const code = await server.stop();
+  assert.equal(code, 0, 'streamgate exits 0 on SIGTERM');
+  backend.close();
+});
+
+test(
+  'hls: ffprobe and ffmpeg read index.m3u8 and decode video and audio',
+  { skip, timeout: 60_000 },
+  async () => {
+    const played = await ffprobePackets(url('/live/cam1/index.m3u8?token=probe'), 4);
+    assert.equal(played.code, 0, played.stderr);
+    assert.ok(played.videoFrames >= 50, `video frames ${played.videoFrames}`);
+    assert.ok(played.audioFrames >= 80, `audio frames ${played.audioFrames}`);
+    assert.equal(played.firstVideoKey, true, 'first video packet is a keyframe');
+    assert.ok(isMonotonic(played.videoDts), 'video dts monotonic');
+    const decoded = await ffmpegDecode(url('/live/cam1/index.m3u8?token=decode'), 3);
+    assert.equal(decoded.code, 0, decoded.stderr);
+    assert.ok(decoded.frames >= 50, `decoded ${decoded.frames} frames`);
+  },
+);
+
+test(
+  'hls: playlists and segments have the right HTTP headers, HEAD and CORS preflight',
+  { skip, timeout: 30_000 },
+  async () => {
+    const master = await fetch(url('/live/cam1/index.m3u8?token=hdr&x=1'));
+    assert.equal(master.status, 200);
+    assert.equal(master.headers.get('content-type'), 'application/vnd.apple.mpegurl');
+    assert.equal(master.headers.get('cache-control'), 'no-cache');
+    assert.equal(master.headers.get('access-control-allow-origin'), '*');
+    const masterText = await master.text();
+    assert.equal(Number(master.headers.get('content-length')), Buffer.byteLength(masterText));
+    assert.match(
+      masterText,
+      /#EXT-X-STREAM-INF:BANDWIDTH=\d+,CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2",RESOLUTION=320x240\n/,
+    );
+    assert.match(masterText, /^mono\.m3u8\?x=1&token=hdr$/m);
+
+    const mono = await (await fetch(url('/live/cam1/mono.m3u8?token=hdr'))).text();
+    assert.match(mono, /^#EXT-X-TARGETDURATION:[23]$/m);
+    assert.match(mono, /^#EXT-X-MEDIA-SEQUENCE:\d+$/m);
+    const segs = mono.split('\n').filter((l) => l.startsWith('mono-'));
+    assert.ok(segs.length >= 1);
+    for (const s of segs) assert.match(s, /^mono-\d+\.ts\?token=hdr$/);
+
+    const seg = await fetch(url(`/live/cam1/${segs.at(-1)}`));
+    assert.equal(seg.status, 200);
+    assert.equal(seg.headers.get('content-type'), 'video/mp2t');
+    assert.match(seg.headers.get('cache-control') ?? '', /^max-age=\d+$/);
+    const body = Buffer.from(await seg.arrayBuffer());
+    assert.equal(Number(seg.headers.get('content-length')), body.length);
+    assert.equal(body[0], 0x47);
+    assert.equal(body.length % 188, 0);
+
+    const head = await fetch(url(`/live/cam1/${segs.at(-1)}`), { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(Number(head.headers.get('content-length')), body.length);
+
+    const pre = await fetch(url('/live/cam1/index.m3u8'), {
+      method: 'OPTIONS',
+      headers: {
+        Origin: 'https://a.test',
+        'Access-Control-Request-Method': 'GET',
+        'Access-Control-Request-Headers': 'range',
+      },
+    });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+    assert.match(pre.headers.get('access-control-allow-methods') ?? '', /GET/);
+    assert.equal(pre.headers.get('access-control-allow-headers'), 'range');
+
+    const cors = await fetch(url('/cors/x/index.m3u8'), { method: 'OPTIONS' });
+    assert.equal(
+      cors.headers.get('access-control-allow-origin'),
+      'https://example.com',
+      'playback_headers win',
+    );
+
+    const seq = Number(/^#EXT-X-MEDIA-SEQUENCE:(\d+)$/m.exec(mono)?.[1]);
+    assert.equal(
+      (await fetch(url(`/live/cam1/mono-${seq - 50}.ts?token=hdr`))).status,
+      404,
+      'segment outside the window',
+    );
+    assert.equal(
+      (await fetch(url(`/live/cam1/mono-${seq + 500}.ts?token=hdr`))).status,
+      404,
+      'segment not made yet',
+    );
+    assert.equal((await fetch(url('/nosuch/index.m3u8?token=hdr'))).status, 404, 'unknown stream');
+    assert.notEqual(
+      (await fetch(url('/api/streams'))).headers.get('content-type'),
+      'application/vnd.apple.mpegurl',
+    );
+  },
+);
+
+test(
+  'hls: without a token every URI carries the generated one, and later requests reuse its session',
+  { skip, timeout: 30_000 },
+  async () => {
+    const ids = async (): Promise<Set<string>> => {
+      const r = (await (await fetch(url('/api/sessions?proto=hls&name=live/cam1'))).json()) as {
+        sessions: { id: string }[];
+      };
+      return new Set(r.sessions.map((s) => s.id));
+    };
+    const before = await ids();
+    const master = await (await fetch(url('/live/cam1/index.m3u8'))).text();
+    const token = /token=([A-Za-z0-9_-]+)/.exec(master)?.[1];
+    assert.ok(token, master);
+    const mono = await (await fetch(url(`/live/cam1/mono.m3u8?token=${token}`))).text();
+    const uris = mono.split('\n').filter((l) => l && !l.startsWith('#'));
+    assert.ok(uris.length > 0 && uris.every((u) => u.endsWith(`?token=${token}`)), mono);
+    assert.equal((await fetch(url(`/live/cam1/${uris[0]}`))).status, 200);
+    const added = [...(await ids())].filter((id) => !before.has(id));
+    assert.equal(added.length, 1, 'master, media playlist and segment are one session');
+  },
+);
+
+test(
+  'hls: a denied token gets 403 on the playlist and on a guessed segment URL',
+  { skip, timeout: 30_000 },
+  async () => {
+    const ok = await (await fetch(url('/paid/show/mono.m3u8?token=good-look'))).text();
+    const segment = ok
+      .split('\n')
+      .find((l) => l.startsWith('mono-'))
+      ?.split('?')[0];
+    assert.ok(segment);
+    for (const path of ['/paid/show/index.m3u8', '/paid/show/mono.m3u8', `/paid/show/${segment}`]) {
+      const r = await fetch(url(`${path}?token=bad-guess`));
+      assert.equal(r.status, 403, path);
+      assert.match(await r.text(), /^403 /);
+    }
+    assert.equal(callsFor('bad-guess'), 1, 'the denial is cached: one backend call');
+  },
+);
+
+test(
+  'hls: concurrent first requests with a new token make exactly one backend call',
+  { skip, timeout: 30_000 },
+  async () => {
+    const ok = await (await fetch(url('/paid/show/mono.m3u8?token=good-look'))).text();
+    const segment = ok
+      .split('\n')
+      .find((l) => l.startsWith('mono-'))
+      ?.split('?')[0];
+    const token = 'good-concurrent';
+    const paths = ['index.m3u8', 'mono.m3u8', segment, segment].map((p) =>
+      url(`/paid/show/${p}?token=${token}`),
+    );
+    const res = await Promise.all(paths.map((p) => fetch(p)));
+    assert.deepEqual(
+      res.map((r) => r.status),
+      [200, 200, 200, 200],
+    );
+    assert.equal(callsFor(token), 1);
+    const again = await fetch(url(`/paid/show/mono.m3u8?token=${token}`));
+    assert.equal(again.status, 200);
+    assert.equal(callsFor(token), 1, 'later requests are answered from the session table');
+  },
+);
+
+test(
+  'hls: hls.js in headless Chromium plays index.m3u8 and currentTime advances',
+  { skip, timeout: 120_000 },
+  async (t) => {
+    if (!existsSync(CHROMIUM)) {
+      if (ci) throw new Error(`CI=true but ${CHROMIUM} is missing`);
+      t.skip('chromium is not installed');
+      return;
+    }
+    const shot = `${ARTIFACTS}hls-chromium.png`;
+    const r = await playHlsInChromium(url('/paid/show/index.m3u8?token=good-chromium'), 6, shot);
+    assert.ok(r.ok, JSON.stringify(r));
+    const span = (r.samples.at(-1)?.t ?? 0) - (r.samples[0]?.t ?? 0);
+    assert.ok(span >= 1, `currentTime advanced ${span.toFixed(2)} s`);
+    assert.ok(statSync(shot).size > 1000, 'screenshot saved');
+    assert.equal(callsFor('good-chromium'), 1, 'hls.js kept one session for all its requests');
+  },
+);
+
+test('hls: VLC plays the HLS URL (rc stats show decoded video)', { skip, timeout: 60_000 }, async (t) => {
+  const usable = vlcUsable();
+  if (!usable.ok) {
+    if (ci) throw new Error(`CI=true but ${usable.why}`);
+    t.skip(usable.why);
+    return;
+  }
+  const stats = await vlcPlay(url('/live/cam1/index.m3u8?token=vlc'), 6);
+  assert.ok(stats.opened, stats.log.slice(-2000));
+  assert.ok(stats.videoDecoded > 0, `video decoded ${stats.videoDecoded}`);
+});
