@@ -145,7 +145,10 @@ function announce(
   const urls: Record<string, string> = {};
   const demo = config.streams[0]?.name;
   if (demo && rtmpPort) urls['vlc_rtmp'] = `rtmp://${r}:${rtmpPort}/static/${demo}`;
-  if (demo && httpPort) urls['admin'] = `http://${h}:${httpPort}/admin/`;
+  if (demo && httpPort) {
+    urls['browser_hls'] = `http://${h}:${httpPort}/${demo}/index.m3u8`;
+    urls['vlc_http_ts'] = `http://${h}:${httpPort}/${demo}/mpegts`;
+  }
   const template = config.templates[0];
   if (template && rtmpPort) {
     urls['obs_server'] = `rtmp://${r}:${rtmpPort}/${template.prefixes[0] ?? template.name}`;
