@@ -37,7 +37,11 @@ export function parseTime(raw: string | null): number | undefined {
   return Date.parse(raw);
 }
 
-export function registerSessionRoutes(router: HttpRouter, manager: SessionsApiManager, history: HistoryStore): void {
+export function registerSessionRoutes(
+  router: HttpRouter,
+  manager: SessionsApiManager,
+  history: HistoryStore,
+): void {
   // Fixed paths first: the router takes the first route whose path matches.
   router.add('POST', pathPattern('/api/sessions/reauth'), (_req: IncomingMessage, res, ctx) => {
     const name = ctx.url.searchParams.get('name');

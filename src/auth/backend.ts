@@ -130,7 +130,12 @@ export function classifyStatus(status: number): StatusClass {
 }
 
 /** Builds the decision for an HTTP answer; `body` is the already parsed JSON (or undefined). */
-export function decideHttp(status: number, header: HeaderGetter, body: unknown, defaultSec: number): AuthDecision {
+export function decideHttp(
+  status: number,
+  header: HeaderGetter,
+  body: unknown,
+  defaultSec: number,
+): AuthDecision {
   switch (classifyStatus(status)) {
     case 'allow':
       return grant(
@@ -199,7 +204,15 @@ export function requestParams(req: AuthRequest): [string, string][] {
     ['stream_clients', String(req.stream_clients)],
     ['total_clients', String(req.total_clients)],
   ];
-  const optional: (keyof AuthRequest)[] = ['token', 'duration', 'bytes', 'qs', 'user_agent', 'referer', 'host'];
+  const optional: (keyof AuthRequest)[] = [
+    'token',
+    'duration',
+    'bytes',
+    'qs',
+    'user_agent',
+    'referer',
+    'host',
+  ];
   for (const k of optional) {
     const v = req[k];
     if (v !== undefined) out.push([k, String(v)]);

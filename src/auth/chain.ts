@@ -55,7 +55,11 @@ export class ChainBackend implements AuthBackend {
 
   async check(req: AuthRequest, ctx: AuthContext): Promise<AuthDecision> {
     const defaultSec = this.opts.defaultAuthDuration;
-    if (!this.warnedCountry && this.opts.country === undefined && this.cfg.rules.some((r) => r.kind === 'country')) {
+    if (
+      !this.warnedCountry &&
+      this.opts.country === undefined &&
+      this.cfg.rules.some((r) => r.kind === 'country')
+    ) {
       this.warnedCountry = true;
       this.warn(`auth_backend ${this.cfg.name}: no GeoIP database, country rules never match`);
     }

@@ -126,7 +126,10 @@ export class HttpBackend implements AuthBackend {
 }
 
 /** Reads a body up to `limit` bytes; returns undefined (and discards the rest) when it is larger. */
-async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<string | undefined> {
+async function readLimited(
+  body: Dispatcher.ResponseData['body'],
+  limit: number,
+): Promise<string | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {

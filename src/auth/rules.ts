@@ -63,7 +63,10 @@ function parseV6(s: string): number[] | undefined {
  * an IPv4 peer) becomes the IPv4 address so `allow ip 127.0.0.1/8` matches it.
  */
 export function parseIp(raw: string): IpAddr | undefined {
-  const s = raw.trim().replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+  const s = raw
+    .trim()
+    .replace(/^\[|\]$/g, '')
+    .replace(/%.*$/, '');
   if (s.includes(':')) {
     const b = parseV6(s);
     if (b === undefined) return undefined;
@@ -190,7 +193,11 @@ export function evaluateRules(rules: AuthBackendConfig['rules'], input: RuleInpu
  * of one. A missing Referer passes unless `strict` (`domains_strict=true`), since the lock cannot
  * protect clients that send none anyway; a Referer that is present but not a URL fails.
  */
-export function domainAllowed(referer: string | undefined, domains: readonly string[], strict: boolean): boolean {
+export function domainAllowed(
+  referer: string | undefined,
+  domains: readonly string[],
+  strict: boolean,
+): boolean {
   if (domains.length === 0) return true;
   if (referer === undefined || referer.trim() === '') return !strict;
   let host: string;

@@ -17,6 +17,7 @@ import {
   isPlainObject,
   parseAuthDuration,
   type AuthBackend,
+  type AuthContext,
   type AuthDecision,
   type AuthRequest,
 } from './backend.js';
@@ -78,7 +79,7 @@ export class ExecBackend implements AuthBackend {
     this.timeoutMs = Math.max(1, spec.timeoutSec) * 1000;
   }
 
-  check(req: AuthRequest): Promise<AuthDecision> {
+  check(req: AuthRequest, _ctx?: AuthContext): Promise<AuthDecision> {
     return new Promise<AuthDecision>((done) => {
       let settled = false;
       const finish = (d: AuthDecision): void => {
@@ -153,7 +154,7 @@ export class ModuleBackend implements AuthBackend {
     return this.fn;
   }
 
-  async check(req: AuthRequest): Promise<AuthDecision> {
+  async check(req: AuthRequest, _ctx?: AuthContext): Promise<AuthDecision> {
     const fn = await this.load();
     if (fn === undefined) return { kind: 'unavailable', reason: 'error' };
     let timer: NodeJS.Timeout | undefined;
@@ -164,7 +165,9 @@ export class ModuleBackend implements AuthBackend {
     try {
       const out = await Promise.race([Promise.resolve().then(() => fn({ ...req })), timeout]);
       if (out === 'timeout') return { kind: 'unavailable', reason: 'timeout' };
-      if (!isPlainObject(out) || typeof out['allow'] !== 'boolean') return { kind: 'unavailable', reason: 'error' };
+      if (!isPlainObject(out) || typeof out['allow'] !== 'boolean') {
+        return { kind: 'unavailable', reason: 'error' };
+      }
       return decideScript(out['allow'], out, this.opts.defaultAuthDuration);
     } catch {
       return { kind: 'unavailable', reason: 'error' };

@@ -1,8 +1,8 @@
 /**
  * Closed-session history (SPEC §7, AUTH-SPEC §9.1): one row per session with the SPEC §7
  * fields, in SQLite through better-sqlite3. Rows carry a short token hash, never the token.
- * Writes are synchronous and small (one prepared INSERT per close), which keeps the row in
- * place before a shutdown exits.
+ * Closes are batched into one transaction per event-loop turn; `flush()`/`close()` write any
+ * queued rows synchronously, so a shutdown that calls them loses nothing.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -37,13 +37,17 @@ export interface HistoryFilter {
 
 export interface HistoryStore {
   write(row: HistoryRow): void;
+  /** Makes every written row durable now (shutdown). */
+  flush(): void;
   query(filter: HistoryFilter): HistoryRow[];
   close(): void;
 }
 
 /** Resolves `sqlite://PATH` (relative to the working directory) or `sqlite://:memory:`. */
 export function historyPath(url: string): string {
-  if (!url.startsWith('sqlite://')) throw new TypeError(`unsupported history store ${url} (expected sqlite://PATH)`);
+  if (!url.startsWith('sqlite://')) {
+    throw new TypeError(`unsupported history store ${url} (expected sqlite://PATH)`);
+  }
   const p = url.slice('sqlite://'.length);
   if (p === '') throw new TypeError('history sqlite:// needs a path');
   return p === ':memory:' ? p : resolve(p);
@@ -52,6 +56,9 @@ export function historyPath(url: string): string {
 export class SqliteHistory implements HistoryStore {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
+  private readonly insertMany: (rows: HistoryRow[]) => void;
+  private queue: HistoryRow[] = [];
+  private flushTimer: NodeJS.Immediate | undefined;
 
   constructor(url = 'sqlite://data/history.db') {
     const path = historyPath(url);
@@ -79,13 +86,34 @@ export class SqliteHistory implements HistoryStore {
       (id, user_id, name, proto, ip, token_hash, bytes, opened_at, closed_at, close_reason, user_agent, referer)
       VALUES (@id, @user_id, @name, @proto, @ip, @token_hash, @bytes, @opened_at, @closed_at, @close_reason,
               @user_agent, @referer)`);
+    this.insertMany = this.db.transaction((rows: HistoryRow[]) => {
+      for (const r of rows) this.insert.run(r);
+    });
   }
 
+  /**
+   * Queues the row and writes the queue in one transaction on the next turn: a burst of closes
+   * (a stream ending, a shutdown) costs one commit instead of one per session. `query`, `flush`
+   * and `close` write the queue first, so nothing queued is lost or invisible.
+   */
   write(row: HistoryRow): void {
-    this.insert.run(row);
+    this.queue.push(row);
+    if (this.flushTimer === undefined) {
+      this.flushTimer = setImmediate(() => this.flush());
+      this.flushTimer.unref();
+    }
+  }
+
+  flush(): void {
+    if (this.flushTimer !== undefined) clearImmediate(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.queue.length === 0 || !this.db.open) return;
+    const rows = this.queue.splice(0);
+    this.insertMany(rows);
   }
 
   query(filter: HistoryFilter): HistoryRow[] {
+    this.flush();
     const where: string[] = [];
     const params: Record<string, string | number> = {};
     if (filter.user_id !== undefined) {
@@ -113,6 +141,7 @@ export class SqliteHistory implements HistoryStore {
   }
 
   close(): void {
+    this.flush();
     if (this.db.open) this.db.close();
   }
 }

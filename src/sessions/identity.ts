@@ -31,7 +31,9 @@ export function validateSessionKeys(keys: readonly string[]): string | undefined
     }
   }
   const missing = ['ip', 'name', 'proto'].filter((k) => !keys.includes(k));
-  if (missing.length > 0) return `session_keys must contain ip, name and proto (missing ${missing.join(', ')})`;
+  if (missing.length > 0) {
+    return `session_keys must contain ip, name and proto (missing ${missing.join(', ')})`;
+  }
   return undefined;
 }
 
@@ -51,11 +53,20 @@ function valueOf(key: SessionKey, v: IdentityValues): string | undefined {
 }
 
 /** `=`, newline and `%` are the separators of the hashed text; escaping them prevents collisions. */
+const NEEDS_ESCAPE = /[%=\n]/;
+
 function escapeValue(s: string): string {
+  // Every HLS request hashes its identity; most values have nothing to escape.
+  if (!NEEDS_ESCAPE.test(s)) return s;
   return s.replace(/[%=\n]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'));
 }
 
+const ASCII = /^[\x00-\x7f]*$/;
+
+/** UTF-8 byte order; for ASCII strings (the usual case) that is plain code-unit order. */
 function byteCompare(a: string, b: string): number {
+  if (a === b) return 0;
+  if (ASCII.test(a) && ASCII.test(b)) return a < b ? -1 : 1;
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
@@ -67,7 +78,11 @@ function byteCompare(a: string, b: string): number {
  * a publisher and a viewer with the same ip, name, proto and token never share a denial cache
  * entry; play identity keys are exactly the §3.2 value.
  */
-export function identityKey(keys: readonly SessionKey[], v: IdentityValues, kind: SessionKind = 'play'): string {
+export function identityKey(
+  keys: readonly SessionKey[],
+  v: IdentityValues,
+  kind: SessionKind = 'play',
+): string {
   const pairs: [string, string][] = keys.map((k) => [k, valueOf(k, v) ?? 'undefined']);
   if (kind === 'publish') pairs.push(['@kind', 'publish']);
   pairs.sort((a, b) => byteCompare(a[0], b[0]) || byteCompare(a[1], b[1]));

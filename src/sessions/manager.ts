@@ -213,7 +213,8 @@ export class Sessions implements SessionManager, SessionHost {
     this.store = opts.store ?? new MemoryStore<ManagedSession>();
     this.backendFactory =
       opts.backendFactory ??
-      ((spec) => createBackend(spec, this.config, { warn: (msg) => this.log.warn({ event: 'auth_config' }, msg) }));
+      ((spec) =>
+        createBackend(spec, this.config, { warn: (msg) => this.log.warn({ event: 'auth_config' }, msg) }));
     this.armSweep();
   }
 
@@ -259,7 +260,11 @@ export class Sessions implements SessionManager, SessionHost {
     if (flight === undefined) {
       const sessionId = randomUUID();
       const areq = this.newSessionRequest(req, token, sessionId);
-      const f: Flight = { sessionId, idUsed: false, decision: this.callBackend(backend, spec, areq, req.kind) };
+      const f: Flight = {
+        sessionId,
+        idUsed: false,
+        decision: this.callBackend(backend, spec, areq, req.kind),
+      };
       this.inflight.set(idKey, f);
       void f.decision.finally(() => {
         if (this.inflight.get(idKey) === f) this.inflight.delete(idKey);
@@ -282,7 +287,10 @@ export class Sessions implements SessionManager, SessionHost {
     if (req.kind === 'play' && !protocolAllowed(policy.protocols, req.proto)) {
       return { ok: false, denial: deny(403, 'protocol_disabled') };
     }
-    const spec = req.kind === 'play' ? (policy.onPlay ?? this.config.onPlay) : (policy.onPublish ?? this.config.onPublish);
+    const spec =
+      req.kind === 'play'
+        ? (policy.onPlay ?? this.config.onPlay)
+        : (policy.onPublish ?? this.config.onPublish);
     if (req.kind === 'publish' && policy.password !== undefined) {
       const given = req.query.get('password');
       if (given === null || !safeEqual(given, policy.password)) {
@@ -362,7 +370,14 @@ export class Sessions implements SessionManager, SessionHost {
       case 'redirect':
         // AUTH-SPEC §2.4: no session, nothing cached beyond this request.
         this.log.info(
-          { event: 'session_redirect', name: req.name, proto: req.proto, ip: req.ip, idKey, token_hash: tokenHash(token) },
+          {
+            event: 'session_redirect',
+            name: req.name,
+            proto: req.proto,
+            ip: req.ip,
+            idKey,
+            token_hash: tokenHash(token),
+          },
           'session redirected',
         );
         return { allow: false, status: 302, reason: 'redirect', location: d.location };
@@ -417,7 +432,9 @@ export class Sessions implements SessionManager, SessionHost {
       },
       'session opened',
     );
-    if (backend !== undefined) this.scheduleCheck(s, d.retry === true ? retryDelayMs(1, d.authDurationSec) : undefined);
+    if (backend !== undefined) {
+      this.scheduleCheck(s, d.retry === true ? retryDelayMs(1, d.authDurationSec) : undefined);
+    }
     if (s.proto === 'hls') this.armIdle(s);
     this.applyLimits(s, true);
     return s;
@@ -439,7 +456,12 @@ export class Sessions implements SessionManager, SessionHost {
    * One backend call under the spec's deadline on this manager's clock (AUTH-SPEC §1.2: 3 s
    * connect + response). Whatever the backend does, the caller gets a decision in time.
    */
-  private callBackend(backend: AuthBackend, spec: AuthSpec, req: AuthRequest, kind: SessionKind): Promise<AuthDecision> {
+  private callBackend(
+    backend: AuthBackend,
+    spec: AuthSpec,
+    req: AuthRequest,
+    kind: SessionKind,
+  ): Promise<AuthDecision> {
     const ms = Math.max(1, spec.timeoutSec) * 1000;
     return new Promise<AuthDecision>((resolve) => {
       const timer = this.clock.setTimeout(() => resolve({ kind: 'unavailable', reason: 'timeout' }), ms);
@@ -497,7 +519,10 @@ export class Sessions implements SessionManager, SessionHost {
       this.onConfigOverride(name, partial);
     } catch (err) {
       // AUTH-SPEC §2.3: a bad override is logged and ignored; the grant stands.
-      this.log.warn({ event: 'config_override_failed', name, err: errName(err) }, 'backend config override ignored');
+      this.log.warn(
+        { event: 'config_override_failed', name, err: errName(err) },
+        'backend config override ignored',
+      );
     }
   }
 
@@ -533,8 +558,9 @@ export class Sessions implements SessionManager, SessionHost {
         s.failures = 0;
         s.authDurationSec = d.authDurationSec;
         if (d.userId !== undefined && d.userId !== s.userId) {
+          const previous = s.userId;
           s.userId = d.userId;
-          this.store.reindexUser(s);
+          this.store.reindexUser(s, previous);
         }
         s.maxSessions = d.maxSessions ?? s.spec.maxSessions;
         if (d.config !== undefined) this.applyOverride(s.name, d.config);
@@ -581,7 +607,9 @@ export class Sessions implements SessionManager, SessionHost {
     s.lastAccessAt = now;
     // AUTH-SPEC §4.1: an HLS request past the due time triggers the re-check in the background;
     // this request is still answered from the granted state.
-    if (s.proto === 'hls' && now >= s.nextCheckAt && !s.checking && s.backend !== undefined) void this.recheck(s);
+    if (s.proto === 'hls' && now >= s.nextCheckAt && !s.checking && s.backend !== undefined) {
+      void this.recheck(s);
+    }
   }
 
   /** AUTH-SPEC §3.5 / A14: an HLS session closes after `httpSessionTimeout` without requests. */
@@ -607,15 +635,18 @@ export class Sessions implements SessionManager, SessionHost {
   private applyLimits(s: ManagedSession, isNew: boolean): void {
     if (s.closed || s.userId === undefined) return;
     const userId = s.userId;
-    const sessions = this.store.byUser(s.kind, userId);
     // AUTH-SPEC A9: X-Unique (newest wins) takes precedence over X-Max-Sessions. Only a new
     // grant is "the newest"; an older session's re-check must not kick newer ones.
     if (s.unique) {
-      if (isNew) for (const o of uniqueLosers(sessions, s)) this.ban(o, 'duplicated_user_id');
+      if (isNew) {
+        for (const o of uniqueLosers(this.store.byUser(s.kind, userId), s)) this.ban(o, 'duplicated_user_id');
+      }
       return;
     }
     const max = s.maxSessions;
-    if (max === undefined || sessions.length <= max) return;
+    // Counted first, listed only when over: most grants carry no limit or stay under it.
+    if (max === undefined || this.store.userCount(s.kind, userId) <= max) return;
+    const sessions = this.store.byUser(s.kind, userId);
     if (s.softLimitation) {
       this.startGrace(s.kind, userId, sessions);
       return;
@@ -628,7 +659,10 @@ export class Sessions implements SessionManager, SessionHost {
     const key = `${kind}\n${userId}`;
     if (this.graceTimers.has(key)) return;
     const ms = softGraceMs(involved);
-    this.log.info({ event: 'soft_limit_grace', user_id: userId, grace_ms: ms }, 'session limit exceeded; grace started');
+    this.log.info(
+      { event: 'soft_limit_grace', user_id: userId, grace_ms: ms },
+      'session limit exceeded; grace started',
+    );
     this.graceTimers.set(
       key,
       this.clock.setTimeout(() => {
@@ -671,7 +705,10 @@ export class Sessions implements SessionManager, SessionHost {
   private kill(s: ManagedSession, reason: CloseReason): void {
     this.closeSession(s, reason);
     s.runKillers(reason, (err) =>
-      this.log.warn({ event: 'kill_callback_failed', sid: s.id, err: errName(err) }, 'session kill callback threw'),
+      this.log.warn(
+        { event: 'kill_callback_failed', sid: s.id, err: errName(err) },
+        'session kill callback threw',
+      ),
     );
   }
 
@@ -722,7 +759,12 @@ export class Sessions implements SessionManager, SessionHost {
     );
   }
 
-  private logDenied(req: ClientRequest, reason: string, idKey: string | undefined, token: string | undefined): void {
+  private logDenied(
+    req: ClientRequest,
+    reason: string,
+    idKey: string | undefined,
+    token: string | undefined,
+  ): void {
     this.log.info(
       {
         event: 'session_denied',
@@ -793,6 +835,7 @@ export class Sessions implements SessionManager, SessionHost {
   /** Shutdown: ends every session through the adapters' kill callbacks, writing history rows. */
   closeAll(reason: CloseReason): void {
     for (const s of this.store.all()) this.kill(s, reason);
+    this.history.flush();
   }
 
   /** A config override switched `proto` off for `name` (AUTH-SPEC §8.1 step 5). */

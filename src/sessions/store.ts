@@ -44,13 +44,15 @@ export interface SessionStore<S extends StoredSession> {
   add(s: S): void;
   remove(s: S): void;
   /** Re-indexes a session whose user id changed on an update grant. */
-  reindexUser(s: S): void;
+  reindexUser(s: S, previousUserId?: string): void;
   get(id: string): S | undefined;
   /** The open HLS play session for an identity key (AUTH-SPEC §3.5 reuse). */
   hlsByIdKey(idKey: string): S | undefined;
   all(): S[];
   /** Open sessions of one user id and kind, for X-Max-Sessions and X-Unique. */
   byUser(kind: SessionKind, userId: string): S[];
+  /** `byUser(...).length` without building the list. */
+  userCount(kind: SessionKind, userId: string): number;
   byName(name: string): S[];
   /** Open play sessions of a stream (`stream_clients`). */
   streamClients(name: string): number;
@@ -78,6 +80,7 @@ export class MemoryStore<S extends StoredSession> implements SessionStore<S> {
   private readonly users = new Map<string, Set<S>>();
   private readonly names = new Map<string, Set<S>>();
   private readonly banMap = new Map<string, BanEntry>();
+  private readonly playByName = new Map<string, number>();
   private playTotal = 0;
 
   private userKey(kind: SessionKind, userId: string): string {
@@ -89,6 +92,7 @@ export class MemoryStore<S extends StoredSession> implements SessionStore<S> {
     this.sessions.set(s.id, s);
     if (s.kind === 'play') {
       this.playTotal++;
+      this.playByName.set(s.name, (this.playByName.get(s.name) ?? 0) + 1);
       if (s.proto === 'hls') this.hls.set(s.idKey, s);
     }
     let byName = this.names.get(s.name);
@@ -107,20 +111,30 @@ export class MemoryStore<S extends StoredSession> implements SessionStore<S> {
     this.sessions.delete(s.id);
     if (s.kind === 'play') {
       this.playTotal--;
+      const n = (this.playByName.get(s.name) ?? 1) - 1;
+      if (n > 0) this.playByName.set(s.name, n);
+      else this.playByName.delete(s.name);
       if (this.hls.get(s.idKey) === s) this.hls.delete(s.idKey);
     }
     const byName = this.names.get(s.name);
     byName?.delete(s);
     if (byName?.size === 0) this.names.delete(s.name);
-    // Remove under every user key: the user id may have changed since add() via an update grant.
-    for (const [k, set] of this.users) {
-      if (set.delete(s) && set.size === 0) this.users.delete(k);
-    }
+    this.dropUser(s);
   }
 
-  reindexUser(s: S): void {
-    for (const [k, set] of this.users) {
-      if (set.delete(s) && set.size === 0) this.users.delete(k);
+  /** Removes `s` from its user index; keyed by its current user id (reindexUser keeps that true). */
+  private dropUser(s: S): void {
+    if (s.userId === undefined) return;
+    const k = this.userKey(s.kind, s.userId);
+    const set = this.users.get(k);
+    if (set?.delete(s) && set.size === 0) this.users.delete(k);
+  }
+
+  reindexUser(s: S, previousUserId?: string): void {
+    if (previousUserId !== undefined) {
+      const k = this.userKey(s.kind, previousUserId);
+      const set = this.users.get(k);
+      if (set?.delete(s) && set.size === 0) this.users.delete(k);
     }
     if (s.userId !== undefined && this.sessions.get(s.id) === s) {
       const k = this.userKey(s.kind, s.userId);
@@ -150,10 +164,12 @@ export class MemoryStore<S extends StoredSession> implements SessionStore<S> {
     return [...(this.names.get(name) ?? [])];
   }
 
+  userCount(kind: SessionKind, userId: string): number {
+    return this.users.get(this.userKey(kind, userId))?.size ?? 0;
+  }
+
   streamClients(name: string): number {
-    let n = 0;
-    for (const s of this.names.get(name) ?? []) if (s.kind === 'play') n++;
-    return n;
+    return this.playByName.get(name) ?? 0;
   }
 
   totalClients(): number {
