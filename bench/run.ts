@@ -1,0 +1,33 @@
+/**
+ * `npm run bench`: every benchmark, each measured against a peer in the same run, printed
+ * as ratios (ours / peer). Absolute numbers depend on the machine; the ratios are the result.
+ */
+import { runSessionBench } from './sessions.bench.js';
+import { runHlsBench } from './hls.bench.js';
+
+interface Row {
+  name: string;
+  ours: number;
+  peer: number;
+  ratio: number;
+  note: string;
+}
+
+const rows: Row[] = [];
+for (const [label, run] of [
+  ['sessions', runSessionBench],
+  ['hls', runHlsBench],
+] as const) {
+  try {
+    rows.push(...(await run()));
+  } catch (err) {
+    process.stderr.write(`${label} benchmark failed: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
+process.stdout.write('\nbenchmark                                   ours/s      peer/s   ratio  peer\n');
+for (const r of rows) {
+  process.stdout.write(
+    `${r.name.padEnd(42)} ${r.ours.toFixed(0).padStart(9)} ${r.peer.toFixed(0).padStart(11)} ${r.ratio.toFixed(2).padStart(7)}  ${r.note}\n`,
+  );
+}
