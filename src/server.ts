@@ -56,8 +56,9 @@ export async function startServer(
     registry,
     sessions: sessionCore.manager,
     reload: async () => {
-      if (!options.reloadFromDisk)
+      if (!options.reloadFromDisk) {
         throw new Error('running on the embedded config; there is no file to reload');
+      }
       return reload(await options.reloadFromDisk());
     },
   });

@@ -80,11 +80,12 @@ export function registerStreamRoutes(
       '# TYPE streamgate_sessions gauge',
     ];
     const byKey = new Map<string, number>();
-    for (const s of sessions)
+    for (const s of sessions) {
       byKey.set(
         `proto="${s.proto}",kind="${s.kind}"`,
         (byKey.get(`proto="${s.proto}",kind="${s.kind}"`) ?? 0) + 1,
       );
+    }
     for (const [k, v] of byKey) lines.push(`streamgate_sessions{${k}} ${v}`);
     lines.push(
       '# HELP streamgate_frames_in_total Frames received per stream.',

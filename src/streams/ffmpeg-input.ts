@@ -103,8 +103,9 @@ export class FfmpegInput {
     child.stderr?.on('data', (chunk: Buffer) => {
       const lines = (stderrTail + chunk.toString('utf8')).split('\n');
       stderrTail = lines.pop() ?? '';
-      for (const line of lines)
+      for (const line of lines) {
         if (line.trim()) this.log.warn({ input: this.url, ffmpeg: line.trim() }, 'ffmpeg');
+      }
     });
     child.on('error', (err) => {
       this.log.error({ input: this.url, err: err.message, binary: this.binary }, 'cannot run ffmpeg');

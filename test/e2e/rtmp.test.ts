@@ -207,22 +207,29 @@ test(
   },
 );
 
-test('rtmp: VLC plays a live RTMP stream (video decoded and displayed)', { skip, timeout: 60_000 }, async (t) => {
-  const usable = vlcUsable();
-  if (!usable.ok) {
-    if (ci) throw new Error(`CI=true but VLC cannot run: ${usable.why}`);
-    t.skip(usable.why);
-    return;
-  }
-  const rtmp = server.ports['rtmp'];
-  const pub = ffmpegPublish(`rtmp://127.0.0.1:${rtmp}/live/vlc`);
-  try {
-    await sleep(1500);
-    const stats = await vlcPlay(`rtmp://127.0.0.1:${rtmp}/live/vlc`, 5);
-    assert.ok(stats.opened, stats.log.slice(-2000));
-    assert.ok(stats.videoDecoded > 0 && stats.framesDisplayed > 0, JSON.stringify({ ...stats, log: undefined }));
-    assert.ok(stats.audioDecoded > 0, `audio decoded ${stats.audioDecoded}`);
-  } finally {
-    await stopProcess(pub);
-  }
-});
+test(
+  'rtmp: VLC plays a live RTMP stream (video decoded and displayed)',
+  { skip, timeout: 60_000 },
+  async (t) => {
+    const usable = vlcUsable();
+    if (!usable.ok) {
+      if (ci) throw new Error(`CI=true but VLC cannot run: ${usable.why}`);
+      t.skip(usable.why);
+      return;
+    }
+    const rtmp = server.ports['rtmp'];
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${rtmp}/live/vlc`);
+    try {
+      await sleep(1500);
+      const stats = await vlcPlay(`rtmp://127.0.0.1:${rtmp}/live/vlc`, 5);
+      assert.ok(stats.opened, stats.log.slice(-2000));
+      assert.ok(
+        stats.videoDecoded > 0 && stats.framesDisplayed > 0,
+        JSON.stringify({ ...stats, log: undefined }),
+      );
+      assert.ok(stats.audioDecoded > 0, `audio decoded ${stats.audioDecoded}`);
+    } finally {
+      await stopProcess(pub);
+    }
+  },
+);
