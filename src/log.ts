@@ -1,9 +1,8 @@
 /**
  * The server's logger: pino JSON lines, or human-readable lines when stdout is a
  * terminal (pino-pretty, if installed). Tokens and secrets never go in here; use
- * `tokenHash()` wherever a token would help someone follow a session.
+ * `tokenHash()` (src/sessions/identity.ts) wherever a token would help someone follow a session.
  */
-import { createHash } from 'node:crypto';
 import { pino, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger } from 'pino';
@@ -30,10 +29,4 @@ export function createLogger(options: { level?: string; pretty?: boolean } = {})
     }
   }
   return pino(base);
-}
-
-/** Short, stable, non-reversible stand-in for a token in logs and history (first 12 hex of SHA-256). */
-export function tokenHash(token: string | undefined): string | undefined {
-  if (token === undefined || token === '') return undefined;
-  return createHash('sha256').update(token).digest('hex').slice(0, 12);
 }
