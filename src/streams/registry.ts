@@ -24,7 +24,9 @@ export class StreamRegistry {
 
   /** The configuration a name resolves to, with template and global defaults applied. */
   configFor(name: string): StreamConfig | undefined {
-    return resolveStreamConfig(name, this.config);
+    // Every HLS request asks; a running stream already holds its effective config.
+    const running = this.statics.get(name) ?? this.dynamic.get(name);
+    return running ? running.config : resolveStreamConfig(name, this.config);
   }
 
   /** The running Stream for a name, created from its template when needed; undefined for unknown names. */

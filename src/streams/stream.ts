@@ -28,6 +28,8 @@ export class Stream {
   private input: FfmpegInput | undefined;
   private publisher: Publisher | undefined;
   private override: Record<string, unknown> | undefined;
+  /** `base` with `override` applied; recomputed only when either changes. */
+  private effective: StreamConfig;
   private running = false;
   /** Time the stream last had neither a publisher nor a viewer (for removing idle template streams). */
   idleSince = Date.now();
@@ -36,22 +38,13 @@ export class Stream {
     readonly name: string,
     private base: StreamConfig,
     private readonly deps: StreamDeps,
-  ) {}
+  ) {
+    this.effective = base;
+  }
 
   /** The effective config: the configured one with any backend override applied. */
   get config(): StreamConfig {
-    if (!this.override) return this.base;
-    const c: StreamConfig = { ...this.base };
-    const o = this.override;
-    if (Array.isArray(o['inputs'])) {
-      c.inputs = o['inputs']
-        .map((i: unknown) => (typeof i === 'string' ? i : (i as { url?: unknown } | null)?.url))
-        .filter((u): u is string => typeof u === 'string');
-    }
-    if (o['protocols'] && typeof o['protocols'] === 'object') c.protocols = toProtocols(o['protocols']);
-    if (typeof o['password'] === 'string') c.password = o['password'];
-    if (typeof o['segment_duration'] === 'number') c.segmentDuration = o['segment_duration'];
-    return c;
+    return this.effective;
   }
 
   get acceptsPublish(): boolean {
@@ -95,8 +88,13 @@ export class Stream {
     const input = this.input;
     this.input = undefined;
     this.publisher?.release();
-    this.override = undefined;
+    this.setOverride(undefined);
     await input?.stop();
+  }
+
+  private setOverride(override: Record<string, unknown> | undefined): void {
+    this.override = override;
+    this.effective = withOverride(this.base, override);
   }
 
   /** Takes the publishing slot, or returns undefined when someone already publishes here. */
@@ -137,10 +135,10 @@ export class Stream {
     const before = this.config;
     const beforeJson = JSON.stringify(before);
     const previousOverride = this.override;
-    this.override = Object.keys(merged).length > 0 ? merged : undefined;
+    this.setOverride(Object.keys(merged).length > 0 ? merged : undefined);
     const after = this.config;
     if (JSON.stringify(after) === beforeJson) {
-      this.override = previousOverride;
+      this.setOverride(previousOverride);
       return { changed: false, closedProtocols: [] };
     }
     const closedProtocols = (['hls', 'rtmp', 'rtsp', 'tshttp'] as const).filter(
@@ -161,8 +159,23 @@ export class Stream {
     const wasRunning = this.running;
     await this.stop();
     this.base = config;
+    this.setOverride(undefined);
     if (wasRunning) this.start();
   }
+}
+
+function withOverride(base: StreamConfig, o: Record<string, unknown> | undefined): StreamConfig {
+  if (!o) return base;
+  const c: StreamConfig = { ...base };
+  if (Array.isArray(o['inputs'])) {
+    c.inputs = o['inputs']
+      .map((i: unknown) => (typeof i === 'string' ? i : (i as { url?: unknown } | null)?.url))
+      .filter((u): u is string => typeof u === 'string');
+  }
+  if (o['protocols'] && typeof o['protocols'] === 'object') c.protocols = toProtocols(o['protocols']);
+  if (typeof o['password'] === 'string') c.password = o['password'];
+  if (typeof o['segment_duration'] === 'number') c.segmentDuration = o['segment_duration'];
+  return c;
 }
 
 function allowsWith(p: ProtocolsConfig | undefined, proto: Proto): boolean {

@@ -213,3 +213,43 @@ test(
     }
   },
 );
+
+test(
+  'auth e2e: a backend config override replaces the input and the live pipeline follows',
+  { skip, timeout: 40_000 },
+  async () => {
+    const overriding = await startBackend((q) => ({
+      status: 200,
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(
+        q.get('token') === 'good-nohls'
+          ? { config: { protocols: { hls: false } } }
+          : { config: { inputs: [{ url: 'fake://fake' }] } },
+      ),
+    }));
+    const s2 = await startStreamgate(`stream movie { input publish://; on_play ${overriding.url}; }`);
+    try {
+      // Nobody publishes to `movie`; the backend's override switches it to the test pattern.
+      const r = await ffprobePackets(
+        `rtmp://127.0.0.1:${s2.ports['rtmp']}/static/movie?token=good-ovr`,
+        3,
+        30_000,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.videoFrames > 20, `played ${r.videoFrames} frames from the overriding input`);
+      const hls = `http://127.0.0.1:${s2.ports['http']}/movie/mono.m3u8?token=good-hls`;
+      assert.equal((await fetch(hls)).status, 200);
+      // Another viewer's grant carries {"protocols":{"hls":false}}: HLS sessions end, RTMP goes on.
+      const rtmpViewer = rtmpProbe(s2.ports['rtmp'] ?? 0, 'static', 'movie?token=good-rtmp', { ms: 4000 });
+      await sleep(1000);
+      const off = await rtmpProbe(s2.ports['rtmp'] ?? 0, 'static', 'movie?token=good-nohls', { ms: 1000 });
+      assert.ok(off.statuses.some((s) => s.code === 'NetStream.Play.Start'));
+      assert.equal((await fetch(hls)).status, 403, 'HLS gets 403 on its next request');
+      const v = await rtmpViewer;
+      assert.ok(v.mediaMessages > 50, 'the RTMP viewer kept playing');
+    } finally {
+      await s2.stop();
+      await overriding.close();
+    }
+  },
+);
