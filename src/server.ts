@@ -9,6 +9,7 @@ import type { Config, Listen } from './config/types.js';
 import { HttpRouter } from './http/router.js';
 import { createHttpFront, type HttpFront } from './http/server.js';
 import { registerStreamRoutes } from './api/streams-api.js';
+import { registerAdminRoutes } from './admin/index.js';
 import { StreamRegistry } from './streams/registry.js';
 import { ffmpegPath } from './streams/ffmpeg-input.js';
 import type { SessionManager } from './sessions/types.js';
@@ -62,6 +63,8 @@ export async function startServer(
       return reload(await options.reloadFromDisk());
     },
   });
+
+  registerAdminRoutes(router);
 
   const adapters = options.adapters.map((f) => f(core)).filter((a): a is ProtocolAdapter => a !== undefined);
   const http: HttpFront | undefined = config.http

@@ -9,6 +9,13 @@ import type { HttpRouter } from '../http/router.js';
 import { pathPattern } from '../http/router.js';
 import { sendJson, sendText } from '../http/server.js';
 
+/** A backend URL without its query or credentials: those may carry secrets (`ks://1?secret=…`). */
+function describeBackend(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  const cut = url.search(/[?#]/);
+  return (cut < 0 ? url : url.slice(0, cut)).replace(/\/\/[^/@]*@/, '//');
+}
+
 function describe(stream: Stream, sessions: SessionManager): Record<string, unknown> {
   const tracks = stream.bus.tracks;
   const clients: Record<string, number> = {};
@@ -33,6 +40,14 @@ function describe(stream: Stream, sessions: SessionManager): Record<string, unkn
         : {}),
     },
     clients,
+    auth: {
+      on_play: describeBackend(stream.config.onPlay?.url),
+      on_publish: describeBackend(stream.config.onPublish?.url),
+      session_keys: stream.config.onPlay?.sessionKeys,
+      max_sessions: stream.config.onPlay?.maxSessions,
+      domains: stream.config.onPlay?.domains,
+      password_protected: stream.config.password !== undefined,
+    },
     frames_in: stream.bus.framesIn,
     dropped_for_slow_viewers: stream.bus.droppedForSlowViewers,
   };

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import type { BrowserContext } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -28,6 +29,31 @@ window.startHls = (url) => {
   v.play().catch((e) => window.probe.errors.push('play(): ' + e.message));
 };
 </script></body></html>`;
+
+/** Headless Chromium that can reach loopback only; close the returned context when done. */
+export async function launchChromium(): Promise<BrowserContext> {
+  const { chromium } = await import('playwright-core');
+  const userDir = mkdtempSync(join(tmpdir(), 'chromium-udd-'));
+  const ctx = await chromium.launchPersistentContext(userDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 60_000,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--disable-domain-reliability', '--no-pings', '--autoplay-policy=no-user-gesture-required',
+      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
+    ], // prettier-ignore
+  });
+  ctx.on('close', () => {
+    try {
+      rmSync(userDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+    } catch {
+      // Chromium's helpers may still be writing; a leftover temp profile is harmless.
+    }
+  });
+  return ctx;
+}
 
 export interface HlsPlayResult {
   ok: boolean;
@@ -48,7 +74,6 @@ export async function playHlsInChromium(
   seconds: number,
   screenshot: string,
 ): Promise<HlsPlayResult> {
-  const { chromium } = await import('playwright-core');
   const require = createRequire(import.meta.url);
   const hlsJs = readFileSync(require.resolve('hls.js/dist/hls.min.js'));
   const page = createServer((req, res) => {
@@ -60,18 +85,7 @@ export async function playHlsInChromium(
   page.listen(0, '127.0.0.1');
   await once(page, 'listening');
   const pagePort = (page.address() as AddressInfo).port;
-  const userDir = mkdtempSync(join(tmpdir(), 'chromium-udd-'));
-  const ctx = await chromium.launchPersistentContext(userDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 60_000,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-domain-reliability', '--no-pings', '--autoplay-policy=no-user-gesture-required',
-      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
-    ], // prettier-ignore
-  });
+  const ctx = await launchChromium();
   try {
     const tab = ctx.pages()[0] ?? (await ctx.newPage());
     await tab.goto(`http://127.0.0.1:${pagePort}/`);
@@ -97,6 +111,5 @@ export async function playHlsInChromium(
   } finally {
     await ctx.close().catch(() => undefined);
     page.close();
-    rmSync(userDir, { recursive: true, force: true });
   }
 }
