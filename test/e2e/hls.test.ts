@@ -5,11 +5,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import { once } from 'node:events';
 import { existsSync, statSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
+import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { startStreamgate, type RunningStreamgate } from '../helpers/streamgate.js';
 import {
   ffmpegDecode,
@@ -30,13 +28,12 @@ const skip = tools ? false : 'ffmpeg/ffprobe not installed';
 const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;
 
 let server: RunningStreamgate;
-let backend: Server;
-const backendCalls: URLSearchParams[] = [];
+let backend: TestBackend;
 const publishers: ChildProcess[] = [];
 let http = 0;
 
 const url = (path: string): string => `http://127.0.0.1:${http}${path}`;
-const callsFor = (token: string): number => backendCalls.filter((q) => q.get('token') === token).length;
+const callsFor = (token: string): number => backend.calls.filter((q) => q.get('token') === token).length;
 
 /** Publishes `name` over RTMP and waits until its HLS playlist lists a segment. */
 async function publish(name: string, token = 'good-pub'): Promise<void> {
@@ -52,14 +49,11 @@ async function publish(name: string, token = 'good-pub'): Promise<void> {
 before(async () => {
   if (skip) return;
   // Allows tokens starting with "good", denies everything else (a slow answer makes races visible).
-  backend = createServer((req, res) => {
-    const q = new URL(req.url ?? '/', 'http://x').searchParams;
-    backendCalls.push(q);
-    setTimeout(() => res.writeHead(q.get('token')?.startsWith('good') ? 200 : 403).end(), 150);
-  });
-  backend.listen(0, '127.0.0.1');
-  await once(backend, 'listening');
-  const port = (backend.address() as AddressInfo).port;
+  backend = await startBackend((q) => ({
+    status: q.get('token')?.startsWith('good') ? 200 : 403,
+    delayMs: 150,
+  }));
+  const port = backend.port;
   server = await startStreamgate(`
     template live { prefix live; input publish://; }
     template paid { prefix paid; input publish://; on_play http://127.0.0.1:${port}/auth; }
@@ -75,7 +69,7 @@ after(async () => {
   await Promise.all(publishers.map(stopProcess));
   const code = await server.stop();
   assert.equal(code, 0, 'streamgate exits 0 on SIGTERM');
-  backend.close();
+  await backend.close();
 });
 
 test(

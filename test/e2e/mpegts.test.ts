@@ -6,10 +6,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { allowGoodTokens, startBackend, type TestBackend } from '../helpers/backend.js';
 import { startStreamgate, type RunningStreamgate } from '../helpers/streamgate.js';
 import {
   ffmpegDecode,
@@ -28,8 +27,7 @@ if (!tools && ci) throw new Error('CI=true but ffmpeg/ffprobe are missing (bash 
 const skip = tools ? false : 'ffmpeg/ffprobe not installed';
 
 let server: RunningStreamgate;
-let backend: Server;
-const backendCalls: URLSearchParams[] = [];
+let backend: TestBackend;
 const publishers: ChildProcess[] = [];
 let http = 0;
 const url = (path: string): string => `http://127.0.0.1:${http}${path}`;
@@ -57,14 +55,8 @@ async function sessionsOf(name: string): Promise<{ id: string }[]> {
 
 before(async () => {
   if (skip) return;
-  backend = createServer((req, res) => {
-    const q = new URL(req.url ?? '/', 'http://x').searchParams;
-    backendCalls.push(q);
-    res.writeHead(q.get('token')?.startsWith('good') ? 200 : 403).end();
-  });
-  backend.listen(0, '127.0.0.1');
-  await once(backend, 'listening');
-  const port = (backend.address() as AddressInfo).port;
+  backend = await startBackend(allowGoodTokens);
+  const port = backend.port;
   server = await startStreamgate(`
     template live { prefix live; input publish://; }
     template paid { prefix paid; input publish://; on_play http://127.0.0.1:${port}/auth; }
@@ -81,7 +73,7 @@ after(async () => {
   await Promise.all(publishers.map(stopProcess));
   const code = await server.stop();
   assert.equal(code, 0, 'streamgate exits 0 on SIGTERM');
-  backend.close();
+  await backend.close();
 });
 
 test(

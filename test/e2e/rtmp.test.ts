@@ -4,9 +4,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { allowGoodTokens, startBackend, type TestBackend } from '../helpers/backend.js';
 import { startStreamgate, type RunningStreamgate } from '../helpers/streamgate.js';
 import {
   ffmpegDecode,
@@ -26,24 +25,14 @@ if (!tools && ci) throw new Error('CI=true but ffmpeg/ffprobe are missing (bash 
 const skip = tools ? false : 'ffmpeg/ffprobe not installed';
 
 let server: RunningStreamgate;
-let backend: Server;
-let backendPort = 0;
-const backendCalls: URLSearchParams[] = [];
+let backend: TestBackend;
 
 before(async () => {
   if (skip) return;
-  // Allows tokens starting with "good", denies everything else.
-  backend = createServer((req, res) => {
-    const q = new URL(req.url ?? '/', 'http://x').searchParams;
-    backendCalls.push(q);
-    res.writeHead(q.get('token')?.startsWith('good') ? 200 : 403).end();
-  });
-  backend.listen(0, '127.0.0.1');
-  await once(backend, 'listening');
-  backendPort = (backend.address() as AddressInfo).port;
+  backend = await startBackend(allowGoodTokens);
   server = await startStreamgate(`
     template live { prefix live; input publish://; }
-    template paid { prefix paid; input publish://; on_play http://127.0.0.1:${backendPort}/auth; }
+    template paid { prefix paid; input publish://; on_play ${backend.url}; }
   `);
 });
 
@@ -51,7 +40,7 @@ after(async () => {
   if (skip) return;
   const code = await server.stop();
   assert.equal(code, 0, 'streamgate exits 0 on SIGTERM');
-  backend.close();
+  await backend.close();
 });
 
 test(
@@ -148,7 +137,7 @@ test(
         ['NetStream.Play.Reset', 'NetStream.Play.Start'],
       );
       assert.ok(allowed.mediaMessages > 20, `allowed viewer got ${allowed.mediaMessages} media messages`);
-      const call = backendCalls.find((q) => q.get('token') === 'bad');
+      const call = backend.calls.find((q) => q.get('token') === 'bad');
       assert.equal(call?.get('name'), 'paid/show');
       assert.equal(call?.get('proto'), 'rtmp');
       assert.equal(call?.get('ip'), '127.0.0.1');
