@@ -11,37 +11,16 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 import { startStreamgate } from '../test/helpers/streamgate.js';
+import { freePort, have, type BenchRow } from './util.js';
 import { ffmpegPublish, sleep, stopProcess } from '../test/helpers/clients.js';
-
-export interface BenchRow {
-  name: string;
-  ours: number;
-  peer: number;
-  ratio: number;
-  note: string;
-}
 
 const CONNECTIONS = 100;
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
-
-function have(cmd: string): boolean {
-  return spawnSync('which', [cmd], { stdio: 'ignore' }).status === 0;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** Requests/s of 200 answers for `url` with CONNECTIONS concurrent keep-alive connections. */
 async function load(url: string, seconds: number): Promise<{ rps: number; errors: number; tool: string }> {

@@ -4,19 +4,14 @@
  */
 import { runSessionBench } from './sessions.bench.js';
 import { runHlsBench } from './hls.bench.js';
+import { runRtmpBench } from './rtmp.bench.js';
+import type { BenchRow } from './util.js';
 
-interface Row {
-  name: string;
-  ours: number;
-  peer: number;
-  ratio: number;
-  note: string;
-}
-
-const rows: Row[] = [];
+const rows: BenchRow[] = [];
 for (const [label, run] of [
   ['sessions', runSessionBench],
   ['hls', runHlsBench],
+  ['rtmp', runRtmpBench],
 ] as const) {
   try {
     rows.push(...(await run()));

@@ -54,6 +54,7 @@ export class RtmpConn {
   private demux: FlvToFrames | undefined;
   private unsubscribe: (() => void) | undefined;
   private bytesIn = 0;
+  private corked = false;
   private lastAck = 0;
   private peerWindow = 0;
   private readonly ip: string;
@@ -290,6 +291,16 @@ export class RtmpConn {
     const session = this.session;
     this.unsubscribe = egress.subscribe({
       deliver: (item) => {
+        // One publisher read often yields several frames; corking until the end of the tick
+        // turns their writes into one writev per viewer instead of one syscall per frame.
+        if (!this.corked) {
+          this.corked = true;
+          this.socket.cork();
+          process.nextTick(() => {
+            this.corked = false;
+            this.socket.uncork();
+          });
+        }
         this.socket.write(item.bytes);
         session?.addBytes(item.bytes.length);
       },

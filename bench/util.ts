@@ -1,0 +1,51 @@
+/** Helpers shared by the peer benchmarks. */
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, readdirSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+
+export interface BenchRow {
+  name: string;
+  ours: number;
+  peer: number;
+  ratio: number;
+  note: string;
+}
+
+export function have(cmd: string): boolean {
+  return spawnSync('which', [cmd], { stdio: 'ignore' }).status === 0;
+}
+
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** CPU seconds (user + system) used so far by a process and its direct children (nginx workers). */
+export function cpuSeconds(pid: number): number {
+  const ticks = (p: number): number => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+    } catch {
+      return 0;
+    }
+  };
+  let total = ticks(pid);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) total += ticks(Number(entry));
+    } catch {
+      // the process went away while we looked
+    }
+  }
+  return total / 100; // USER_HZ is 100 on Linux
+}
