@@ -18,14 +18,7 @@ import type { AuthSpec, Config } from '../src/config/types.js';
 import { SqliteHistory } from '../src/sessions/history.js';
 import { Sessions } from '../src/sessions/manager.js';
 import type { ClientRequest } from '../src/sessions/types.js';
-
-export interface BenchResult {
-  name: string;
-  ours: number;
-  peer: number;
-  ratio: number;
-  note: string;
-}
+import type { BenchRow } from './util.js';
 
 const CONCURRENCY = 32;
 
@@ -54,7 +47,7 @@ function req(token: string): ClientRequest {
   };
 }
 
-export async function runSessionBench(): Promise<BenchResult[]> {
+export async function runSessionBench(): Promise<BenchRow[]> {
   const server = createServer((r, res) => {
     r.resume();
     r.on('end', () => res.writeHead(200, { 'x-userid': 'u', 'content-length': '0' }).end());
