@@ -30,3 +30,16 @@ export function createLogger(options: { level?: string; pretty?: boolean } = {})
   }
   return pino(base);
 }
+
+/**
+ * A URL or ffmpeg message with credentials and token-like query values masked, for logs:
+ * pulled inputs (`rtmp://user:pass@host/app?token=…`) and ffmpeg's errors quote them.
+ */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(/\/\/[^/@\s]+@/g, '//[redacted]@')
+    .replace(
+      /([?&](?:token|password|pass|secret|secrets|key|sign|signature|ks|bearer|auth)=)[^&\s]*/gi,
+      '$1[redacted]',
+    );
+}

@@ -8,6 +8,7 @@ import type { SessionManager } from '../sessions/types.js';
 import type { HttpRouter } from '../http/router.js';
 import { pathPattern } from '../http/router.js';
 import { sendJson, sendText } from '../http/server.js';
+import { redactSecrets } from '../log.js';
 
 /** A backend URL without its query or credentials: those may carry secrets (`ks://1?secret=…`). */
 function describeBackend(url: string | undefined): string | undefined {
@@ -24,7 +25,7 @@ function describe(stream: Stream, sessions: SessionManager): Record<string, unkn
   }
   return {
     name: stream.name,
-    input: { urls: stream.config.inputs, state: stream.inputState },
+    input: { urls: stream.config.inputs.map(redactSecrets), state: stream.inputState },
     tracks: {
       ...(tracks?.video
         ? { video: { codec: tracks.video.codec, width: tracks.video.width, height: tracks.video.height } }

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { FlvReader, FlvToFrames } from '../media/flv.js';
 import type { MediaBus } from '../media/bus.js';
 import { Source } from './source.js';
+import { redactSecrets } from '../log.js';
 
 /** The ffmpeg binary: `FFMPEG_PATH`, else the one shipped inside the @ffmpeg-installer npm package. */
 export function ffmpegPath(): string {
@@ -59,13 +60,17 @@ export class FfmpegInput {
   private timer: NodeJS.Timeout | undefined;
   private backoff = MIN_BACKOFF_MS;
   private stopping = false;
+  /** What logs say about this input: its URL without credentials or tokens. */
+  private readonly shownUrl: string;
 
   constructor(
     readonly url: string,
     private readonly bus: MediaBus,
     private readonly log: Logger,
     private readonly binary: string = ffmpegPath(),
-  ) {}
+  ) {
+    this.shownUrl = redactSecrets(url);
+  }
 
   start(): void {
     this.stopping = false;
@@ -95,7 +100,7 @@ export class FfmpegInput {
           if (r.frame) source.frame(r.frame);
         }
       } catch (err) {
-        this.log.error({ input: this.url, err }, 'input produced unreadable FLV; restarting it');
+        this.log.error({ input: this.shownUrl, err }, 'input produced unreadable FLV; restarting it');
         child.kill('SIGKILL');
       }
     });
@@ -104,11 +109,13 @@ export class FfmpegInput {
       const lines = (stderrTail + chunk.toString('utf8')).split('\n');
       stderrTail = lines.pop() ?? '';
       for (const line of lines) {
-        if (line.trim()) this.log.warn({ input: this.url, ffmpeg: line.trim() }, 'ffmpeg');
+        if (line.trim()) {
+          this.log.warn({ input: this.shownUrl, ffmpeg: redactSecrets(line.trim()) }, 'ffmpeg');
+        }
       }
     });
     child.on('error', (err) => {
-      this.log.error({ input: this.url, err: err.message, binary: this.binary }, 'cannot run ffmpeg');
+      this.log.error({ input: this.shownUrl, err: err.message, binary: this.binary }, 'cannot run ffmpeg');
     });
     child.on('close', (code, signal) => {
       source.end();
@@ -120,7 +127,10 @@ export class FfmpegInput {
       if (Date.now() - startedAt > STABLE_MS) this.backoff = MIN_BACKOFF_MS;
       this.state = 'backoff';
       this.restarts++;
-      this.log.warn({ input: this.url, code, signal, retryInMs: this.backoff }, 'input ended; restarting');
+      this.log.warn(
+        { input: this.shownUrl, code, signal, retryInMs: this.backoff },
+        'input ended; restarting',
+      );
       this.timer = setTimeout(() => {
         this.timer = undefined;
         if (!this.stopping) this.spawnChild();

@@ -8,6 +8,7 @@ import type { ProtocolsConfig, StreamConfig } from '../config/types.js';
 import type { Proto } from '../sessions/types.js';
 import { FfmpegInput } from './ffmpeg-input.js';
 import { Source } from './source.js';
+import { redactSecrets } from '../log.js';
 
 export interface StreamDeps {
   log: Logger;
@@ -145,7 +146,10 @@ export class Stream {
       (p) => allowsWith(before.protocols, p) && !allowsWith(after.protocols, p),
     );
     if (JSON.stringify(before.inputs) !== JSON.stringify(after.inputs) && this.running) {
-      this.deps.log.info({ stream: this.name, inputs: after.inputs }, 'input replaced by backend override');
+      this.deps.log.info(
+        { stream: this.name, inputs: after.inputs.map(redactSecrets) },
+        'input replaced by backend override',
+      );
       const old = this.input;
       this.input = undefined;
       await old?.stop();

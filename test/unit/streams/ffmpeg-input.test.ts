@@ -51,3 +51,12 @@ test('ffmpeg input: arguments per input scheme', () => {
     assert.deepEqual(ffmpegArgs(url).slice(-3), ['-f', 'flv', 'pipe:1']);
   }
 });
+
+test('logs never show input credentials or tokens', async () => {
+  const { redactSecrets } = await import('../../../src/log.js');
+  assert.equal(
+    redactSecrets('rtmp://user:pw@cdn.example/app/s?token=abc&x=1&secret=zz'),
+    'rtmp://[redacted]@cdn.example/app/s?token=[redacted]&x=1&secret=[redacted]',
+  );
+  assert.equal(redactSecrets('fake://fake'), 'fake://fake');
+});
