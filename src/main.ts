@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { createHlsAdapter } from '../protocols/hls/index.js';
 import { createMpegtsAdapter } from '../protocols/mpegts/index.js';
 import { createRtmpAdapter } from '../protocols/rtmp/index.js';
+import { runTokenCli } from './cli/token.js';
 import { checkConfigFile, loadConfigFile } from './config/load.js';
 import { loadEmbeddedConfig } from './config/default.js';
 import { formatConfigError } from './config/parse.js';
@@ -16,6 +17,7 @@ import { displayHost, startServer, type AdapterFactory } from './server.js';
 const USAGE = `Usage:
   streamgate [--config FILE]        run the server (embedded demo config without --config)
   streamgate check-config FILE      validate a config file; errors as FILE:LINE:COL: message
+  streamgate token mint|verify ...  mint or explain signed tokens (ks, jwt, securetoken, admin)
   streamgate --help                 this text
 
 Environment: LOG_LEVEL (info), FFMPEG_PATH (the ffmpeg used for pulled inputs).
@@ -161,6 +163,7 @@ function announce(
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   if (argv[0] === 'check-config') return checkConfig(argv.slice(1));
+  if (argv[0] === 'token') return runTokenCli(argv.slice(1));
   return run(argv);
 }
 

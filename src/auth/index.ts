@@ -1,14 +1,16 @@
 /**
  * Builds the backend an `on_play` / `on_publish` value names (SPEC §2): `http(s)://` URLs,
- * `auth://NAME` chains, and script paths. Other schemes (`jwt://`, `ks://`, `securetoken://`)
- * come from their own modules through `schemes`; an unknown one yields a backend that is
- * always unavailable, which refuses new sessions rather than letting them through.
+ * `auth://NAME` chains, and script paths. The signed-token schemes (`jwt://`, `ks://`,
+ * `securetoken://`) are built in (token-backends.ts); `schemes` may add or replace schemes. An
+ * unknown one yields a backend that is always unavailable, which refuses new sessions rather
+ * than letting them through.
  */
 import type { AuthBackendConfig, AuthSpec, Config } from '../config/types.js';
 import type { AuthBackend, AuthDecision } from './backend.js';
 import { ChainBackend } from './chain.js';
 import { HttpBackend } from './http-backend.js';
 import { createScriptBackend, isScriptPath } from './script-backend.js';
+import { tokenBackendFactory } from './token-backends.js';
 
 export type { AuthBackend, AuthDecision, AuthRequest, AuthContext } from './backend.js';
 
@@ -17,6 +19,8 @@ export interface CreateBackendOptions {
   schemes?: Record<string, (spec: AuthSpec, config: Config) => AuthBackend>;
   country?: (ip: string) => string | undefined;
   warn?: (msg: string) => void;
+  /** Milliseconds since the epoch for the token verifiers' expiry checks (the manager's clock). */
+  now?: () => number;
 }
 
 const unsupported: AuthBackend = {
@@ -46,6 +50,8 @@ export function createBackend(spec: AuthSpec, config: Config, opts: CreateBacken
   }
   const factory = opts.schemes?.[scheme];
   if (factory) return factory(spec, config);
+  const builtin = tokenBackendFactory(scheme);
+  if (builtin) return builtin(spec, config, { warn: opts.warn, now: opts.now });
   opts.warn?.(`auth backend scheme ${scheme}:// is not supported; sessions using it are refused`);
   return unsupported;
 }

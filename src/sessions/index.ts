@@ -7,6 +7,8 @@ import type { Config } from '../config/types.js';
 import type { HttpRouter } from '../http/router.js';
 import type { StreamRegistry } from '../streams/registry.js';
 import { registerSessionRoutes } from '../api/sessions-api.js';
+import { registerTokenRoutes } from '../api/tokens-api.js';
+import { AdminView } from '../tokens/admin-view.js';
 import { openHistory } from './history.js';
 import { Sessions } from './manager.js';
 
@@ -24,11 +26,14 @@ export function createSessionCore(deps: {
   log: Logger;
 }): SessionCore {
   const history = openHistory(deps.config().history);
+  // AUTH-SPEC §7.5: one secret per process (or STREAMGATE_ADMIN_VIEW_SECRET) for ADM1 tokens.
+  const adminView = new AdminView();
   const manager: Sessions = new Sessions({
     config: deps.config(),
     policy: (name) => deps.registry.configFor(name),
     log: deps.log,
     history,
+    adminView,
     onConfigOverride: (name, partial) => {
       const stream = deps.registry.resolve(name);
       if (!stream) return;
@@ -44,6 +49,7 @@ export function createSessionCore(deps: {
     },
   });
   registerSessionRoutes(deps.router, manager, history);
+  registerTokenRoutes(deps.router, adminView, deps.config);
   return {
     manager,
     reconfigure: (config) => manager.reconfigure(config),

@@ -46,6 +46,11 @@ export interface SessionManagerOptions {
   /** Builds the backend for a spec; defaults to `createBackend`. Tests pass fakes here. */
   backendFactory?: (spec: AuthSpec) => AuthBackend;
   store?: SessionStore<ManagedSession>;
+  /**
+   * AUTH-SPEC §7.5: recognises a valid `ADM1-…` admin view token (false when admin view is
+   * disabled); such a play skips the backend. Without it every token goes to the backend.
+   */
+  adminView?: { verify(token: string, config: Config): boolean };
 }
 
 /** How often expired denial entries are dropped from memory. */
@@ -72,6 +77,8 @@ export class ManagedSession implements Session {
   authDurationSec: number;
   maxSessions: number | undefined;
   unique = false;
+  /** Opened with an admin view token (AUTH-SPEC §7.5): recorded, never counted against limits. */
+  adminView = false;
   requestNumber = 0;
   /** Consecutive unavailable answers to re-checks (AUTH-SPEC §4.3 back-off). */
   failures = 0;
@@ -196,6 +203,7 @@ export class Sessions implements SessionManager, SessionHost {
   private readonly history: HistoryStore;
   private readonly onConfigOverride: ((name: string, partial: Record<string, unknown>) => void) | undefined;
   private readonly backendFactory: (spec: AuthSpec) => AuthBackend;
+  private readonly adminView: SessionManagerOptions['adminView'];
   private readonly backends = new WeakMap<AuthSpec, AuthBackend>();
   private readonly inflight = new Map<string, Flight>();
   private readonly graceTimers = new Map<string, TimerHandle>();
@@ -211,10 +219,14 @@ export class Sessions implements SessionManager, SessionHost {
     this.history = opts.history;
     this.onConfigOverride = opts.onConfigOverride;
     this.store = opts.store ?? new MemoryStore<ManagedSession>();
+    this.adminView = opts.adminView;
     this.backendFactory =
       opts.backendFactory ??
       ((spec) =>
-        createBackend(spec, this.config, { warn: (msg) => this.log.warn({ event: 'auth_config' }, msg) }));
+        createBackend(spec, this.config, {
+          warn: (msg) => this.log.warn({ event: 'auth_config' }, msg),
+          now: () => this.clock.now(),
+        }));
     this.armSweep();
   }
 
@@ -232,6 +244,14 @@ export class Sessions implements SessionManager, SessionHost {
       return prep.denial;
     }
     const { spec, token, idKey } = prep;
+    // AUTH-SPEC §7.5: only a verifying ADM token skips the backend (and any cached denial).
+    if (
+      req.kind === 'play' &&
+      token.startsWith('ADM') &&
+      this.adminView?.verify(token, this.config) === true
+    ) {
+      return this.openAdminView(req, idKey, token);
+    }
     const now = this.clock.now();
 
     // AUTH-SPEC §4.5: a cached denial or ban answers without asking the backend.
@@ -278,6 +298,26 @@ export class Sessions implements SessionManager, SessionHost {
       sessionId = flight.sessionId;
     }
     return this.admit(req, idKey, token, spec, backend, sessionId, d);
+  }
+
+  /**
+   * AUTH-SPEC §7.5: an admin view session, user id `admin`, no backend and hence no re-checks,
+   * and neither a static `max_sessions` nor anyone's limit applies to it.
+   */
+  private openAdminView(req: ClientRequest, idKey: string, token: string): Decision {
+    const reused = this.reuse(req, idKey);
+    if (reused) return { allow: true, session: reused };
+    const s = this.createSession(req, idKey, token, undefined, undefined, randomUUID(), {
+      kind: 'allow',
+      userId: 'admin',
+      authDurationSec: this.config.defaultAuthDuration,
+    });
+    s.adminView = true;
+    this.log.info(
+      { event: 'admin_view', sid: s.id, name: s.name, proto: s.proto, ip: s.ip },
+      'admin view session',
+    );
+    return { allow: true, session: s };
   }
 
   /** Checks that need no backend and no cache, in AUTH-SPEC §6.5 / §7.3 / §8.2 order. */
@@ -633,20 +673,23 @@ export class Sessions implements SessionManager, SessionHost {
   // Limits (AUTH-SPEC §5)
 
   private applyLimits(s: ManagedSession, isNew: boolean): void {
-    if (s.closed || s.userId === undefined) return;
+    if (s.closed || s.userId === undefined || s.adminView) return;
     const userId = s.userId;
     // AUTH-SPEC A9: X-Unique (newest wins) takes precedence over X-Max-Sessions. Only a new
     // grant is "the newest"; an older session's re-check must not kick newer ones.
     if (s.unique) {
       if (isNew) {
-        for (const o of uniqueLosers(this.store.byUser(s.kind, userId), s)) this.ban(o, 'duplicated_user_id');
+        for (const o of uniqueLosers(counted(this.store.byUser(s.kind, userId)), s)) {
+          this.ban(o, 'duplicated_user_id');
+        }
       }
       return;
     }
     const max = s.maxSessions;
     // Counted first, listed only when over: most grants carry no limit or stay under it.
     if (max === undefined || this.store.userCount(s.kind, userId) <= max) return;
-    const sessions = this.store.byUser(s.kind, userId);
+    const sessions = counted(this.store.byUser(s.kind, userId));
+    if (sessions.length <= max) return;
     if (s.softLimitation) {
       this.startGrace(s.kind, userId, sessions);
       return;
@@ -668,7 +711,7 @@ export class Sessions implements SessionManager, SessionHost {
       this.clock.setTimeout(() => {
         this.graceTimers.delete(key);
         if (this.stopped) return;
-        const now = this.store.byUser(kind, userId);
+        const now = counted(this.store.byUser(kind, userId));
         const newest = [...now].sort((a, b) => b.openedAt - a.openedAt || b.seq - a.seq)[0];
         const max = newest?.maxSessions;
         if (max === undefined) return;
@@ -873,6 +916,11 @@ export class Sessions implements SessionManager, SessionHost {
       if (!this.stopped) this.armSweep();
     }, SWEEP_MS);
   }
+}
+
+/** AUTH-SPEC §7.5: admin view sessions are never counted against limits. */
+function counted(sessions: ManagedSession[]): ManagedSession[] {
+  return sessions.some((s) => s.adminView) ? sessions.filter((s) => !s.adminView) : sessions;
 }
 
 function errName(err: unknown): string {
