@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { createHlsAdapter } from '../protocols/hls/index.js';
 import { createMpegtsAdapter } from '../protocols/mpegts/index.js';
 import { createRtmpAdapter } from '../protocols/rtmp/index.js';
+import { createRtspAdapter } from '../protocols/rtsp/index.js';
 import { runTokenCli } from './cli/token.js';
 import { checkConfigFile, loadConfigFile } from './config/load.js';
 import { loadEmbeddedConfig } from './config/default.js';
@@ -31,6 +32,12 @@ const adapters: AdapterFactory[] = [
     const listen = core.config().rtmp;
     return listen
       ? createRtmpAdapter(listen, { registry: core.registry, sessions: core.sessions, log: core.log })
+      : undefined;
+  },
+  (core) => {
+    const listen = core.config().rtsp;
+    return listen
+      ? createRtspAdapter(listen, { registry: core.registry, sessions: core.sessions, log: core.log })
       : undefined;
   },
   (core) => (core.config().http ? createHlsAdapter(core) : undefined),
@@ -144,9 +151,11 @@ function announce(
   const r = displayHost(config.rtmp);
   const httpPort = addresses['http']?.port;
   const rtmpPort = addresses['rtmp']?.port;
+  const rtspPort = addresses['rtsp']?.port;
   const urls: Record<string, string> = {};
   const demo = config.streams[0]?.name;
   if (demo && rtmpPort) urls['vlc_rtmp'] = `rtmp://${r}:${rtmpPort}/static/${demo}`;
+  if (demo && rtspPort) urls['ffplay_rtsp'] = `rtsp://${displayHost(config.rtsp)}:${rtspPort}/${demo}`;
   if (demo && httpPort) {
     urls['browser_hls'] = `http://${h}:${httpPort}/${demo}/index.m3u8`;
     urls['vlc_http_ts'] = `http://${h}:${httpPort}/${demo}/mpegts`;

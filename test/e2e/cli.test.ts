@@ -78,7 +78,8 @@ test(
     if (!requireTool(t, 'ffprobe')) return;
     const server = await startStreamgate(null);
     try {
-      assert.deepEqual(Object.keys(server.ports).sort(), ['http', 'rtmp']);
+      assert.deepEqual(Object.keys(server.ports).sort(), ['http', 'rtmp', 'rtsp']);
+      assert.equal(server.ports['rtsp'], 8554);
       assert.equal(server.ports['rtmp'], 1935);
       assert.equal(server.ports['http'], 8080);
       const r = await ffprobePackets('rtmp://127.0.0.1:1935/static/demo', 2);

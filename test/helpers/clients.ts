@@ -8,7 +8,7 @@ import { once } from 'node:events';
 /** Publishes a live 320x240 test pattern with a tone; runs until stopped (or `seconds`). */
 export function ffmpegPublish(
   url: string,
-  options: { seconds?: number; format?: string } = {},
+  options: { seconds?: number; format?: string; rtspTransport?: 'tcp' | 'udp' } = {},
 ): ChildProcess {
   // prettier-ignore
   const args = [
@@ -18,7 +18,10 @@ export function ffmpegPublish(
     ...(options.seconds ? ['-t', String(options.seconds)] : []),
     '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '25', '-pix_fmt', 'yuv420p',
     '-c:a', 'aac', '-b:a', '64k',
-    '-f', options.format ?? 'flv', url,
+    '-f', options.format ?? 'flv',
+    // RTSP publish (ANNOUNCE/RECORD): streamgate records over TCP interleaved only.
+    ...(options.format === 'rtsp' ? ['-rtsp_transport', options.rtspTransport ?? 'tcp'] : []),
+    url,
   ];
   return spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
@@ -38,7 +41,13 @@ export interface PlayResult {
  * Reads `seconds` of a stream with ffprobe, listing every packet; decoding is checked by
  * `ffmpegDecode`. Packets carry dts and the key flag, which is what the tests assert on.
  */
-export async function ffprobePackets(url: string, seconds: number, timeoutMs = 20_000): Promise<PlayResult> {
+export async function ffprobePackets(
+  url: string,
+  seconds: number,
+  timeoutMs = 20_000,
+  /** Extra input options placed before the URL, e.g. `['-rtsp_transport', 'udp']`. */
+  inputArgs: readonly string[] = [],
+): Promise<PlayResult> {
   const proc = spawn(
     'ffprobe',
     [
@@ -52,6 +61,7 @@ export async function ffprobePackets(url: string, seconds: number, timeoutMs = 2
       'packet=codec_type,dts_time,flags',
       '-of',
       'csv=p=0',
+      ...inputArgs,
       url,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },

@@ -1,0 +1,112 @@
+/**
+ * The RTSP adapter: a TCP listener handing each client to an RtspConn, and one UDP socket
+ * pair (even RTP port, RTCP on the next) from which every UDP viewer is sent its packets.
+ * One pair for all viewers is the smallest pool there is: packets are built once per stream
+ * and sent to each viewer's address, so per-session sockets would buy nothing.
+ */
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, isIPv4, isIPv6, type Server, type Socket } from 'node:net';
+import type { ProtocolAdapter } from '../../src/adapter.js';
+import type { Listen } from '../../src/config/types.js';
+import { RtspConn, type RtspDeps, type UdpSender } from './rtsp-conn.js';
+
+/** Attempts at binding an even/odd port pair before giving up on UDP (another process may take p+1). */
+const UDP_PAIR_ATTEMPTS = 10;
+
+export function createRtspAdapter(listen: Listen, deps: Omit<RtspDeps, 'udp'>): ProtocolAdapter {
+  const conns = new Set<RtspConn>();
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  let udp: { sender: UdpSender; close(): void } | undefined;
+  return {
+    name: 'rtsp',
+    async start() {
+      try {
+        udp = await bindUdpPair(listen.host);
+      } catch (err) {
+        // UDP is optional: players fall back to TCP interleaved on 461 (ffmpeg does).
+        deps.log.warn({ err: (err as Error).message }, 'rtsp: no udp port pair; offering tcp only');
+      }
+      const connDeps: RtspDeps = { ...deps, ...(udp ? { udp: udp.sender } : {}) };
+      server = createServer((socket) => {
+        sockets.add(socket);
+        socket.on('close', () => sockets.delete(socket));
+        const conn = new RtspConn(socket, connDeps);
+        conns.add(conn);
+        socket.on('close', () => conns.delete(conn));
+      });
+      await new Promise<void>((resolve, reject) => {
+        server?.once('error', reject);
+        server?.listen(listen.port, listen.host, () => resolve());
+      });
+    },
+    address() {
+      const a = server?.address();
+      return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
+    },
+    async stop() {
+      udp?.close();
+      await new Promise<void>((resolve) => {
+        if (!server) return resolve();
+        server.close(() => resolve());
+        for (const c of conns) c.close('server_shutdown');
+        for (const s of sockets) s.destroy();
+      });
+    },
+  };
+}
+
+async function bindUdpPair(host: string | undefined): Promise<{ sender: UdpSender; close(): void }> {
+  const v6 = host !== undefined && isIPv6(host);
+  const type = v6 ? 'udp6' : 'udp4';
+  const address = host ?? '0.0.0.0';
+  for (let i = 0; i < UDP_PAIR_ATTEMPTS; i++) {
+    const rtp = await bind(type, address, 0);
+    const port = rtp.address().port;
+    if (port % 2 === 0 && port < 65535) {
+      const rtcp = await bind(type, address, port + 1).catch(() => undefined);
+      if (rtcp) return pair(rtp, rtcp, v6);
+    }
+    rtp.close();
+  }
+  throw new Error(`no free even/odd udp port pair on ${address} after ${UDP_PAIR_ATTEMPTS} attempts`);
+}
+
+function bind(type: 'udp4' | 'udp6', address: string, port: number): Promise<UdpSocket> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket({ type, reuseAddr: false });
+    s.once('error', (err) => {
+      s.close();
+      reject(err);
+    });
+    s.bind(port, address, () => {
+      s.removeAllListeners('error');
+      // Incoming datagrams are receiver reports and ffmpeg's NAT "punch" packets: nothing to act on.
+      s.on('error', () => undefined);
+      s.on('message', () => undefined);
+      resolve(s);
+    });
+  });
+}
+
+function pair(rtp: UdpSocket, rtcp: UdpSocket, v6: boolean): { sender: UdpSender; close(): void } {
+  let closed = false;
+  return {
+    sender: {
+      rtpPort: rtp.address().port,
+      rtcpPort: rtcp.address().port,
+      reaches: (ip) => (v6 ? isIPv6(ip) || isIPv4(ip) : isIPv4(ip)),
+      send(channel, packet, ip, port) {
+        if (closed) return; // viewers still draining during shutdown
+        const to = v6 && isIPv4(ip) ? `::ffff:${ip}` : ip;
+        // Errors (ICMP port unreachable after a player quit) surface on the socket's error event.
+        (channel === 'rtp' ? rtp : rtcp).send(packet, port, to);
+      },
+    },
+    close() {
+      closed = true;
+      rtp.close();
+      rtcp.close();
+    },
+  };
+}
