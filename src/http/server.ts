@@ -5,10 +5,10 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config, Listen } from '../config/types.js';
 import { addressList, httpClientIp } from '../net.js';
+import { safeEqual } from '../sessions/identity.js';
 import type { HttpRouter } from './router.js';
 
 export interface HttpFront {
@@ -43,12 +43,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 
 function isLoopback(ip: string): boolean {
   return ip === '::1' || ip.startsWith('127.');
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** Whether a request may use /api and /admin. */

@@ -1,10 +1,9 @@
 /**
  * Pure decision tables of the session manager: retry timing after an unavailable backend
  * (AUTH-SPEC §4.3), which sessions lose to X-Max-Sessions (§5.1, newest loses) and X-Unique
- * (§5.2, newest wins), the soft-limitation grace (A8), and the protocol switch (§8.2). The
+ * (§5.2, newest wins) and the soft-limitation grace (A8). The
  * manager feeds them values and a clock reading and applies what they return.
  */
-import type { ProtocolsConfig } from '../config/types.js';
 import type { Proto } from './types.js';
 
 /** AUTH-SPEC §4.3: never retry one session more often than this. */
@@ -56,14 +55,4 @@ export function uniqueLosers<T extends LimitCandidate>(sessions: readonly T[], w
 /** AUTH-SPEC A8: 90 s if any session involved is HLS, else 30 s. */
 export function softGraceMs(sessions: readonly LimitCandidate[]): number {
   return sessions.some((s) => s.proto === 'hls') ? SOFT_GRACE_HLS_MS : SOFT_GRACE_PERSISTENT_MS;
-}
-
-/**
- * AUTH-SPEC §8.2: everything is allowed by default; `whitelist` allows only the protocols set
- * true, otherwise a protocol set false is forbidden.
- */
-export function protocolAllowed(protocols: ProtocolsConfig | undefined, proto: Proto): boolean {
-  if (protocols === undefined) return true;
-  const flag = protocols.flags[proto];
-  return protocols.whitelist ? flag === true : flag !== false;
 }

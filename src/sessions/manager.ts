@@ -19,7 +19,8 @@ import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { AuthSpec, Config } from '../config/types.js';
 import type { HistoryRow, HistoryStore } from './history.js';
 import { DEFAULT_SESSION_KEYS, generateToken, identityKey, safeEqual, tokenHash } from './identity.js';
-import { protocolAllowed, retryDelayMs, sessionsOverLimit, softGraceMs, uniqueLosers } from './limits.js';
+import { retryDelayMs, sessionsOverLimit, softGraceMs, uniqueLosers } from './limits.js';
+import { protocolAllowed } from '../config/resolve.js';
 import { MemoryStore, type BanEntry, type ProtoCounts, type SessionStore } from './store.js';
 import type {
   ClientRequest,

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { MediaBus } from '../media/bus.js';
 import type { ProtocolsConfig, StreamConfig } from '../config/types.js';
+import { protocolAllowed } from '../config/resolve.js';
 import type { Proto } from '../sessions/types.js';
 import { FfmpegInput } from './ffmpeg-input.js';
 import { Source } from './source.js';
@@ -67,7 +68,7 @@ export class Stream {
 
   /** Whether the stream serves play over a protocol (AUTH-SPEC §8.2; everything is allowed by default). */
   allows(proto: Proto): boolean {
-    return allowsWith(this.config.protocols, proto);
+    return protocolAllowed(this.config.protocols, proto);
   }
 
   start(): void {
@@ -143,7 +144,7 @@ export class Stream {
       return { changed: false, closedProtocols: [] };
     }
     const closedProtocols = (['hls', 'rtmp', 'rtsp', 'tshttp'] as const).filter(
-      (p) => allowsWith(before.protocols, p) && !allowsWith(after.protocols, p),
+      (p) => protocolAllowed(before.protocols, p) && !protocolAllowed(after.protocols, p),
     );
     if (JSON.stringify(before.inputs) !== JSON.stringify(after.inputs) && this.running) {
       this.deps.log.info(
@@ -180,12 +181,6 @@ function withOverride(base: StreamConfig, o: Record<string, unknown> | undefined
   if (typeof o['password'] === 'string') c.password = o['password'];
   if (typeof o['segment_duration'] === 'number') c.segmentDuration = o['segment_duration'];
   return c;
-}
-
-function allowsWith(p: ProtocolsConfig | undefined, proto: Proto): boolean {
-  if (!p) return true;
-  const flag = p.flags[proto];
-  return p.whitelist ? flag === true : flag !== false;
 }
 
 function toProtocols(raw: object): ProtocolsConfig {

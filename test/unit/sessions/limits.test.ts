@@ -1,13 +1,8 @@
 /** Pure tables of AUTH-SPEC §4.3, §5.1, §5.2, A8 and §8.2. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  protocolAllowed,
-  retryDelayMs,
-  sessionsOverLimit,
-  softGraceMs,
-  uniqueLosers,
-} from '../../../src/sessions/limits.js';
+import { protocolAllowed } from '../../../src/config/resolve.js';
+import { retryDelayMs, sessionsOverLimit, softGraceMs, uniqueLosers } from '../../../src/sessions/limits.js';
 import type { LimitCandidate } from '../../../src/sessions/limits.js';
 
 test('retry after unavailable: 10 s, doubling, capped at auth duration, never under 10 s (§4.3)', () => {
