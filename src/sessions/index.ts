@@ -26,6 +26,14 @@ export function createSessionCore(deps: {
   log: Logger;
 }): SessionCore {
   const history = openHistory(deps.config().history);
+  const store = deps.config().sessionStore;
+  if (store !== undefined) {
+    // Said loudly because limits, unique and bans then hold per node only (AUTH-SPEC A29).
+    deps.log.warn(
+      { session_store: store.replace(/\/\/[^/@]*@/, '//[redacted]@') },
+      'session_store is not supported yet: sessions, bans and per-user limits are kept in memory on this node only',
+    );
+  }
   // AUTH-SPEC §7.5: one secret per process (or STREAMGATE_ADMIN_VIEW_SECRET) for ADM1 tokens.
   const adminView = new AdminView();
   const manager: Sessions = new Sessions({
