@@ -5,18 +5,17 @@
  * and sent to each viewer's address, so per-session sockets would buy nothing.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, isIPv4, isIPv6, type Server, type Socket } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { ProtocolAdapter } from '../../src/adapter.js';
 import type { Listen } from '../../src/config/types.js';
+import { TcpListener } from '../../src/tcp-listener.js';
 import { RtspConn, type RtspDeps, type UdpSender } from './rtsp-conn.js';
 
 /** Attempts at binding an even/odd port pair before giving up on UDP (another process may take p+1). */
 const UDP_PAIR_ATTEMPTS = 10;
 
 export function createRtspAdapter(listen: Listen, deps: Omit<RtspDeps, 'udp'>): ProtocolAdapter {
-  const conns = new Set<RtspConn>();
-  const sockets = new Set<Socket>();
-  let server: Server | undefined;
+  let listener: TcpListener | undefined;
   let udp: { sender: UdpSender; close(): void } | undefined;
   return {
     name: 'rtsp',
@@ -28,30 +27,13 @@ export function createRtspAdapter(listen: Listen, deps: Omit<RtspDeps, 'udp'>): 
         deps.log.warn({ err: (err as Error).message }, 'rtsp: no udp port pair; offering tcp only');
       }
       const connDeps: RtspDeps = { ...deps, ...(udp ? { udp: udp.sender } : {}) };
-      server = createServer((socket) => {
-        sockets.add(socket);
-        socket.on('close', () => sockets.delete(socket));
-        const conn = new RtspConn(socket, connDeps);
-        conns.add(conn);
-        socket.on('close', () => conns.delete(conn));
-      });
-      await new Promise<void>((resolve, reject) => {
-        server?.once('error', reject);
-        server?.listen(listen.port, listen.host, () => resolve());
-      });
+      listener = new TcpListener(listen, (socket) => new RtspConn(socket, connDeps));
+      await listener.start();
     },
-    address() {
-      const a = server?.address();
-      return a && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
-    },
+    address: () => listener?.address(),
     async stop() {
       udp?.close();
-      await new Promise<void>((resolve) => {
-        if (!server) return resolve();
-        server.close(() => resolve());
-        for (const c of conns) c.close('server_shutdown');
-        for (const s of sockets) s.destroy();
-      });
+      await listener?.stop();
     },
   };
 }
