@@ -33,6 +33,7 @@ before(async () => {
   server = await startStreamgate(`
     template live { prefix live; input publish://; }
     template paid { prefix paid; input publish://; on_play ${backend.url}; }
+    template secure { prefix secure; input publish://; password p1; on_publish ${backend.url}; }
   `);
 });
 
@@ -222,3 +223,40 @@ test(
     }
   },
 );
+
+test('rtmp: publish password and on_publish (AUTH-SPEC §12 item 24)', { skip, timeout: 60_000 }, async () => {
+  const rtmp = server.ports['rtmp'] ?? 0;
+  const methods: string[] = [];
+  const previous = backend.handler;
+  backend.handler = (q, req) => {
+    methods.push(`${req.method} ${q.get('request_type')} ${q.get('name')}`);
+    return previous(q, req);
+  };
+  try {
+    const noPassword = await rtmpProbe(rtmp, 'secure', 'cam?token=good-pub', { kind: 'publish', ms: 1500 });
+    assert.deepEqual(
+      noPassword.statuses.map((s) => [s.level, s.code]),
+      [['error', 'NetStream.Publish.BadName']],
+    );
+    assert.equal(methods.length, 0, 'the password is checked before on_publish');
+    const badToken = await rtmpProbe(rtmp, 'secure', 'cam?password=p1&token=bad', {
+      kind: 'publish',
+      ms: 1500,
+    });
+    assert.deepEqual(
+      badToken.statuses.map((s) => s.code),
+      ['NetStream.Publish.BadName'],
+    );
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${rtmp}/secure/cam?password=p1&token=good-pub`);
+    try {
+      await sleep(1500);
+      assert.ok(methods.includes('POST new_session secure/cam'), methods.join(', '));
+      const played = await ffprobePackets(`rtmp://127.0.0.1:${rtmp}/secure/cam`, 1);
+      assert.equal(played.code, 0, played.stderr);
+    } finally {
+      await stopProcess(pub);
+    }
+  } finally {
+    backend.handler = previous;
+  }
+});
