@@ -10,6 +10,7 @@ import { registerSessionRoutes } from '../api/sessions-api.js';
 import { registerTokenRoutes } from '../api/tokens-api.js';
 import { AdminView } from '../tokens/admin-view.js';
 import { openHistory } from './history.js';
+import { RedisCluster } from './cluster.js';
 import { Sessions } from './manager.js';
 
 export interface SessionCore {
@@ -26,12 +27,16 @@ export function createSessionCore(deps: {
   log: Logger;
 }): SessionCore {
   const history = openHistory(deps.config().history);
-  const store = deps.config().sessionStore;
-  if (store !== undefined) {
-    // Said loudly because limits, unique and bans then hold per node only (AUTH-SPEC A29).
-    deps.log.warn(
-      { session_store: store.replace(/\/\/[^/@]*@/, '//[redacted]@') },
-      'session_store is not supported yet: sessions, bans and per-user limits are kept in memory on this node only',
+  const storeUrl = deps.config().sessionStore;
+  // SPEC §7: with a shared store, bans, per-user limits and X-Unique hold across origins.
+  const cluster =
+    storeUrl === undefined
+      ? undefined
+      : new RedisCluster(storeUrl, deps.log, (kick) => manager.uniqueHandler()(kick));
+  if (storeUrl !== undefined) {
+    deps.log.info(
+      { session_store: storeUrl.replace(/\/\/[^/@]*@/, '//[redacted]@') },
+      'sharing session state',
     );
   }
   // AUTH-SPEC §7.5: one secret per process (or STREAMGATE_ADMIN_VIEW_SECRET) for ADM1 tokens.
@@ -42,6 +47,7 @@ export function createSessionCore(deps: {
     log: deps.log,
     history,
     adminView,
+    ...(cluster ? { cluster } : {}),
     onConfigOverride: (name, partial) => {
       const stream = deps.registry.resolve(name);
       if (!stream) return;
@@ -64,6 +70,7 @@ export function createSessionCore(deps: {
     closeAll: (reason) => manager.closeAll(reason),
     close: () => {
       manager.close();
+      cluster?.close();
       history.close();
     },
   };

@@ -17,6 +17,7 @@ import { createBackend } from '../auth/index.js';
 import { domainAllowed } from '../auth/rules.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { AuthSpec, Config } from '../config/types.js';
+import type { ClusterStore, UniqueKick } from './cluster.js';
 import type { HistoryRow, HistoryStore } from './history.js';
 import { DEFAULT_SESSION_KEYS, generateToken, identityKey, safeEqual, tokenHash } from './identity.js';
 import { retryDelayMs, sessionsOverLimit, softGraceMs, uniqueLosers } from './limits.js';
@@ -47,6 +48,8 @@ export interface SessionManagerOptions {
   /** Builds the backend for a spec; defaults to `createBackend`. Tests pass fakes here. */
   backendFactory?: (spec: AuthSpec) => AuthBackend;
   store?: SessionStore<ManagedSession>;
+  /** Shares bans, per-user counts and X-Unique kicks with other origins (`session_store redis://`). */
+  cluster?: ClusterStore;
   /**
    * AUTH-SPEC §7.5: recognises a valid `ADM1-…` admin view token (false when admin view is
    * disabled); such a play skips the backend. Without it every token goes to the backend.
@@ -197,6 +200,7 @@ type Prepared =
 
 export class Sessions implements SessionManager, SessionHost {
   readonly store: SessionStore<ManagedSession>;
+  private readonly cluster: ClusterStore | undefined;
   private config: Config;
   private readonly policy: (name: string) => StreamPolicy | undefined;
   private readonly clock: Clock;
@@ -220,6 +224,7 @@ export class Sessions implements SessionManager, SessionHost {
     this.history = opts.history;
     this.onConfigOverride = opts.onConfigOverride;
     this.store = opts.store ?? new MemoryStore<ManagedSession>();
+    this.cluster = opts.cluster;
     this.adminView = opts.adminView;
     this.backendFactory =
       opts.backendFactory ??
@@ -265,6 +270,17 @@ export class Sessions implements SessionManager, SessionHost {
 
     const reused = this.reuse(req, idKey);
     if (reused) return { allow: true, session: reused };
+
+    // A ban another origin recorded holds here too (SPEC §7); only new identities pay the lookup.
+    if (this.cluster !== undefined) {
+      const remote = await this.cluster.getBan(idKey);
+      if (remote !== undefined && remote.until > this.clock.now()) {
+        this.store.setBan(remote);
+        const reason = remote.ban ? 'banned' : 'cached_negative';
+        this.logDenied(req, reason, idKey, token);
+        return deny(403, reason);
+      }
+    }
 
     // `on_play true` or no hook at all: a session (with its history row), no backend call.
     if (spec === undefined || spec.url === 'true') {
@@ -367,7 +383,7 @@ export class Sessions implements SessionManager, SessionHost {
   }
 
   /** Applies a new_session decision (AUTH-SPEC §2.1, §4.2, §4.5, §5). */
-  private admit(
+  private async admit(
     req: ClientRequest,
     idKey: string,
     token: string,
@@ -375,7 +391,7 @@ export class Sessions implements SessionManager, SessionHost {
     backend: AuthBackend,
     sessionId: string,
     d: AuthDecision,
-  ): Decision {
+  ): Promise<Decision> {
     const now = this.clock.now();
     switch (d.kind) {
       case 'allow': {
@@ -393,10 +409,13 @@ export class Sessions implements SessionManager, SessionHost {
         if (reused) return { allow: true, session: reused };
         const s = this.createSession(req, idKey, token, spec, backend, sessionId, d);
         if (s.closed) return deny(403, s.closeReason ?? 'session_limit');
+        if (this.cluster !== undefined && !(await this.applyClusterLimits(s))) {
+          return deny(403, s.closeReason ?? 'session_limit');
+        }
         return { allow: true, session: s };
       }
       case 'deny': {
-        this.store.setBan({
+        this.remember({
           idKey,
           until: now + d.authDurationSec * 1000,
           reason: d.reason,
@@ -618,7 +637,7 @@ export class Sessions implements SessionManager, SessionHost {
         this.scheduleCheck(s);
         return;
       case 'deny':
-        this.store.setBan({
+        this.remember({
           idKey: s.idKey,
           until: now + d.authDurationSec * 1000,
           reason: 'recheck_denied',
@@ -722,9 +741,53 @@ export class Sessions implements SessionManager, SessionHost {
   }
 
   /** Ends a session and bars its identity for its auth duration (AUTH-SPEC §4.5, §5.1, §5.2). */
+  /** Caches a denial or ban here and, with a shared store, on every origin (AUTH-SPEC §4.5). */
+  private remember(entry: BanEntry): void {
+    this.store.setBan(entry);
+    this.cluster?.setBan(entry);
+  }
+
+  /**
+   * SPEC §7: limits across every origin sharing the store. X-Unique tells the other origins to
+   * kick their sessions of the user; X-Max-Sessions refuses this session when it is among the
+   * newest beyond the limit cluster-wide (newest loses, §5.1). Returns false when it was refused.
+   */
+  private async applyClusterLimits(s: ManagedSession): Promise<boolean> {
+    const cluster = this.cluster;
+    if (cluster === undefined || s.userId === undefined || s.adminView) return true;
+    const counted = await cluster.register({
+      id: s.id,
+      kind: s.kind,
+      userId: s.userId,
+      openedAt: s.openedAt,
+    });
+    if (s.closed) return false;
+    if (s.unique) {
+      cluster.publishUnique({ kind: s.kind, userId: s.userId, winner: s.id });
+      return true;
+    }
+    const max = s.maxSessions;
+    if (counted === undefined || max === undefined || counted.total <= max) return true;
+    if (counted.newer >= counted.total - max) return true;
+    this.ban(s, 'session_limit');
+    return false;
+  }
+
+  /** Another origin granted an X-Unique session: this origin's sessions of that user lose. */
+  private onUniqueKick(kick: UniqueKick): void {
+    for (const o of this.store.byUser(kick.kind, kick.userId)) {
+      if (o.id !== kick.winner && !o.closed && !o.adminView) this.ban(o, 'duplicated_user_id');
+    }
+  }
+
+  /** Wires the shared store's X-Unique channel to this manager. */
+  uniqueHandler(): (kick: UniqueKick) => void {
+    return (kick) => this.onUniqueKick(kick);
+  }
+
   private ban(s: ManagedSession, reason: 'session_limit' | 'duplicated_user_id'): void {
     const now = this.clock.now();
-    this.store.setBan({
+    this.remember({
       idKey: s.idKey,
       until: now + s.authDurationSec * 1000,
       reason,
@@ -764,6 +827,7 @@ export class Sessions implements SessionManager, SessionHost {
     if (s.idleTimer !== undefined) this.clock.clearTimeout(s.idleTimer);
     s.recheckTimer = s.idleTimer = undefined;
     this.store.remove(s);
+    this.cluster?.unregister(s.id);
     const closedAt = this.clock.now();
     const row: HistoryRow = {
       id: s.id,
@@ -864,6 +928,7 @@ export class Sessions implements SessionManager, SessionHost {
   /** `DELETE /api/bans/{key}`: the only way to lift a denial or ban early (AUTH-SPEC §4.5). */
   unban(idKey: string): boolean {
     const had = this.store.clearBan(idKey);
+    this.cluster?.clearBan(idKey);
     if (had) this.log.info({ event: 'ban_cleared', idKey }, 'ban cleared');
     return had;
   }
