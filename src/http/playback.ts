@@ -13,13 +13,20 @@ import { isValidStreamName } from '../streams/names.js';
 import type { RouteContext, RouteMatcher } from './router.js';
 import { sendText } from './server.js';
 
+/** `/ks/<KS>/` anywhere before the last path segment. */
+const KS_SEGMENT = /^(.*?)\/ks\/([^/]+)(\/.*)$/;
+
 /**
  * Matches `/NAME/<last>` where `last` satisfies `resource` and NAME is a valid stream name.
  * Reserved first segments (`api`, `admin`, …) are never valid names, so these routes cannot
  * shadow the API whatever order they were registered in.
  */
 export function streamResourceMatcher(resource: RegExp): RouteMatcher {
-  return (pathname) => {
+  return (fullPath) => {
+    // SPEC §6: a Kaltura-style `/ks/<KS>/` path segment carries the token; relative playlist
+    // URIs resolve under it, so every later request of the player carries it too.
+    const ksSegment = KS_SEGMENT.exec(fullPath);
+    const pathname = ksSegment ? `${ksSegment[1] ?? ''}${ksSegment[3] ?? ''}` : fullPath;
     const slash = pathname.lastIndexOf('/');
     if (slash <= 0) return undefined;
     const name = pathname.slice(1, slash);
@@ -27,6 +34,7 @@ export function streamResourceMatcher(resource: RegExp): RouteMatcher {
     const m = resource.exec(last);
     if (!m || !isValidStreamName(name)) return undefined;
     const params: Record<string, string> = { name, resource: last };
+    if (ksSegment?.[2]) params['ks'] = decodeURIComponent(ksSegment[2]);
     m.slice(1).forEach((v, i) => {
       if (v !== undefined) params[`p${i + 1}`] = v;
     });
@@ -43,7 +51,7 @@ export function httpClientRequest(
   name: string,
 ): ClientRequest {
   const query = ctx.url.searchParams;
-  const token = query.get('token');
+  const token = query.get('token') ?? ctx.params['ks'] ?? null;
   const h = req.headers;
   return {
     kind,

@@ -118,3 +118,50 @@ test(
     assert.ok(server.logs.some((l) => l.includes('"admin_view"')));
   },
 );
+
+test(
+  'tokens e2e: HLS with the KS as a /ks/<KS>/ path segment (SPEC §6)',
+  { skip, timeout: 30_000 },
+  async () => {
+    const ks = mint([
+      '--kind',
+      'ks',
+      '--partner',
+      '123',
+      '--secret',
+      's',
+      '--stream',
+      'paid',
+      '--expiry',
+      '600',
+    ]);
+    const base = `http://127.0.0.1:${http}/paid/ks/${ks}`;
+    let master = await fetch(`${base}/index.m3u8`);
+    for (let i = 0; i < 20 && master.status === 404; i++) {
+      await new Promise((r) => setTimeout(r, 300));
+      master = await fetch(`${base}/index.m3u8`);
+    }
+    assert.equal(master.status, 200, await master.text().catch(() => ''));
+    const media = await fetch(`${base}/mono.m3u8`);
+    assert.equal(media.status, 200);
+    const segment = (await media.text()).split('\n').find((l) => l.startsWith('mono-'));
+    assert.ok(segment, 'the playlist lists a segment');
+    const seg = await fetch(`${base}/${segment}`);
+    assert.equal(seg.status, 200);
+    assert.equal(seg.headers.get('content-type'), 'video/mp2t');
+    await seg.arrayBuffer();
+    const other = mint([
+      '--kind',
+      'ks',
+      '--partner',
+      '123',
+      '--secret',
+      's',
+      '--stream',
+      'other',
+      '--expiry',
+      '600',
+    ]);
+    assert.equal((await fetch(`http://127.0.0.1:${http}/paid/ks/${other}/index.m3u8`)).status, 403);
+  },
+);
