@@ -303,3 +303,34 @@ test(
     assert.match(r.headers, /Public: .*DESCRIBE/);
   },
 );
+
+test(
+  'rtsp: a re-check that denies closes a playing RTSP client (AUTH-SPEC §4.4)',
+  { skip, timeout: 60_000 },
+  async () => {
+    const previous = backend.handler;
+    backend.handler = (q, req) =>
+      q.get('token') === 'good-recheck'
+        ? q.get('request_type') === 'update_session'
+          ? { status: 403 }
+          : { status: 200, headers: { 'X-AuthDuration': '2' } }
+        : previous(q, req);
+    const pub = ffmpegPublish(`rtmp://127.0.0.1:${rtmp}/paid/recheck`);
+    try {
+      await sleep(1500);
+      const started = Date.now();
+      const r = await ffprobePackets(`rtsp://127.0.0.1:${rtsp}/paid/recheck?token=good-recheck`, 10, 30_000, [
+        '-rtsp_transport',
+        'tcp',
+      ]);
+      const elapsed = Date.now() - started;
+      assert.ok(r.videoFrames > 0, 'it played before the re-check');
+      assert.ok(elapsed < 8000, `cut off after ${elapsed} ms instead of playing 10 s`);
+      const update = backend.callsFor('good-recheck').find((q) => q.get('request_type') === 'update_session');
+      assert.equal(update?.get('proto'), 'rtsp');
+    } finally {
+      backend.handler = previous;
+      await stopProcess(pub);
+    }
+  },
+);
