@@ -5,11 +5,8 @@
  * Each viewer starts at an item that begins with PAT/PMT (the muxer writes them before every
  * video keyframe, or periodically for audio-only streams), so its first bytes decode on
  * their own; a viewer whose socket backs up skips ahead to the next such item (FanOut).
- * The egress listens to the bus only while it has viewers, so an unwatched stream costs
- * nothing and a template stream without publisher or viewers can be removed.
  */
-import type { MediaBus } from '../../src/media/bus.js';
-import { FanOut, type FanOutOptions, type FanOutSubscriber } from '../../src/media/fanout.js';
+import { Egress } from '../../src/media/egress.js';
 import { TsMuxer } from '../../src/media/mpegts/index.js';
 import type { Frame, Tracks } from '../../src/media/types.js';
 
@@ -24,62 +21,11 @@ function startsWithPat(b: Buffer): boolean {
   return b.length >= 188 && b[0] === 0x47 && ((b[1] ?? 0) & 0x1f) === 0 && b[2] === 0;
 }
 
-export class TsEgress {
-  private readonly fanout: FanOut<TsItem>;
+export class TsEgress extends Egress<TsItem> {
   private muxer: TsMuxer | undefined;
   private tracksKey: string | undefined;
-  private unsubscribeBus: (() => void) | undefined;
 
-  constructor(
-    private readonly bus: MediaBus,
-    options: FanOutOptions = {},
-  ) {
-    this.fanout = new FanOut<TsItem>((i) => i.start, options);
-  }
-
-  get viewers(): number {
-    return this.fanout.size;
-  }
-
-  get droppedForSlowViewers(): number {
-    return this.fanout.dropped;
-  }
-
-  /**
-   * Adds a viewer: it receives the cached items from the last start point, then live items.
-   * Items before its first start point are withheld, so the first byte it gets is a PAT.
-   */
-  subscribe(viewer: FanOutSubscriber<TsItem>): () => void {
-    let started = false;
-    const gated: FanOutSubscriber<TsItem> = {
-      deliver: (item) => {
-        if (!started && !item.start) return;
-        started = true;
-        viewer.deliver(item);
-      },
-      backlog: () => viewer.backlog(),
-    };
-    const unsubscribe = this.fanout.subscribe(gated);
-    // The bus replays its tracks and cached GOP on subscribe, which fills our cache for
-    // the first viewer too.
-    if (!this.unsubscribeBus) {
-      this.unsubscribeBus = this.bus.subscribe({
-        onTracks: (t) => this.onTracks(t),
-        onFrame: (f) => this.onFrame(f),
-        backlog: () => 0,
-      });
-    }
-    return () => {
-      unsubscribe();
-      if (this.fanout.size === 0 && this.unsubscribeBus) {
-        this.unsubscribeBus();
-        this.unsubscribeBus = undefined;
-        this.fanout.reset();
-      }
-    };
-  }
-
-  private onTracks(tracks: Tracks): void {
+  protected onTracks(tracks: Tracks): void {
     const key = tracksKey(tracks);
     // Same parameters (a publisher reconnecting): keep the muxer so continuity counters go on.
     if (key === this.tracksKey && this.muxer) return;
@@ -89,7 +35,7 @@ export class TsEgress {
     this.fanout.reset();
   }
 
-  private onFrame(frame: Frame): void {
+  protected onFrame(frame: Frame): void {
     if (!this.muxer) return;
     const bytes = this.muxer.mux(frame);
     if (bytes.length === 0) return;

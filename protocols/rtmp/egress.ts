@@ -4,6 +4,10 @@
  *
  * Every message uses a full (type 0) chunk header with an absolute timestamp, so the
  * bytes do not depend on what a particular viewer was sent before.
+ *
+ * Unlike the TS and RTP egresses it does not build on src/media/egress.ts: an RTMP viewer
+ * must receive the codec headers (which are not start points) even when it subscribed
+ * before the publisher arrived, so it is never gated and stays subscribed to the bus.
  */
 import type { MediaBus } from '../../src/media/bus.js';
 import { FanOut, type FanOutSubscriber } from '../../src/media/fanout.js';

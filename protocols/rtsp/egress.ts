@@ -11,7 +11,8 @@
  */
 import { randomInt } from 'node:crypto';
 import type { MediaBus } from '../../src/media/bus.js';
-import { FanOut, type FanOutOptions, type FanOutSubscriber } from '../../src/media/fanout.js';
+import { Egress } from '../../src/media/egress.js';
+import type { FanOutOptions } from '../../src/media/fanout.js';
 import { NalType, nalType, parseAvcC, splitAvcc } from '../../src/media/h264.js';
 import { CLOCK_RATE, type Frame, type Tracks } from '../../src/media/types.js';
 import { AacPacketizer } from './wire/aac-rtp.js';
@@ -49,26 +50,20 @@ interface TrackState<P extends H264Packetizer | AacPacketizer> {
   octets: number;
 }
 
-export class RtspEgress {
-  private readonly fanout: FanOut<RtpItem>;
+export class RtspEgress extends Egress<RtpItem> {
   private current: Tracks | undefined;
   private video: TrackState<H264Packetizer> | undefined;
   private audio: TrackState<AacPacketizer> | undefined;
   private parameterSets: Buffer[] = [];
   /** NTP seconds at pts 0, fixed on the first frame from the wall clock. */
   private ntpBase: number | undefined;
-  private unsubscribeBus: (() => void) | undefined;
 
   constructor(
-    private readonly bus: MediaBus,
+    bus: MediaBus,
     private readonly now: () => number = Date.now,
     options: FanOutOptions = {},
   ) {
-    this.fanout = new FanOut<RtpItem>((i) => i.start, options);
-  }
-
-  get viewers(): number {
-    return this.fanout.size;
+    super(bus, options);
   }
 
   /** Tracks of the stream as last announced by the bus. */
@@ -81,38 +76,7 @@ export class RtspEgress {
     return (kind === 'video' ? this.video : this.audio)?.packetizer.sequence;
   }
 
-  /**
-   * Adds a viewer: cached items from the last keyframe first, then live ones. Items before
-   * its first start point are withheld, so the first packet it gets begins a decodable picture.
-   */
-  subscribe(viewer: FanOutSubscriber<RtpItem>): () => void {
-    let started = false;
-    const unsubscribe = this.fanout.subscribe({
-      deliver: (item) => {
-        if (!started && !item.start) return;
-        started = true;
-        viewer.deliver(item);
-      },
-      backlog: () => viewer.backlog(),
-    });
-    if (!this.unsubscribeBus) {
-      this.unsubscribeBus = this.bus.subscribe({
-        onTracks: (t) => this.onTracks(t),
-        onFrame: (f) => this.onFrame(f),
-        backlog: () => 0,
-      });
-    }
-    return () => {
-      unsubscribe();
-      if (this.fanout.size === 0 && this.unsubscribeBus) {
-        this.unsubscribeBus();
-        this.unsubscribeBus = undefined;
-        this.fanout.reset();
-      }
-    };
-  }
-
-  private onTracks(tracks: Tracks): void {
+  protected onTracks(tracks: Tracks): void {
     this.current = tracks;
     const cfg = tracks.video?.codec === 'h264' ? parseAvcC(tracks.video.config) : undefined;
     this.parameterSets = cfg ? [...cfg.sps, ...cfg.pps] : [];
@@ -129,7 +93,7 @@ export class RtspEgress {
     this.fanout.reset();
   }
 
-  private onFrame(frame: Frame): void {
+  protected onFrame(frame: Frame): void {
     const tracks = this.current;
     if (!tracks) return;
     if (frame.kind === 'video') {
