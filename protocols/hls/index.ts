@@ -54,7 +54,6 @@ export function createHlsAdapter(
   const clock = options.clock ?? systemClock;
   const windowSize = options.windowSize ?? WINDOW_SIZE;
   const egresses = new Set<HlsEgress>();
-  const log = core.log.child({ proto: 'hls' });
   const matcher = streamResourceMatcher(/^(?:index\.m3u8|mono\.m3u8|mono-\d{1,15}\.ts)$/);
 
   const handle = async (req: IncomingMessage, res: ServerResponse, ctx: RouteContext): Promise<void> => {
@@ -148,13 +147,8 @@ export function createHlsAdapter(
     if (!head) session.addBytes(bytes.length);
   };
 
-  core.router.add(['GET', 'OPTIONS'], matcher, (req, res, ctx) =>
-    handle(req, res, ctx).catch((err: unknown) => {
-      log.error({ err: (err as Error).message, path: ctx.url.pathname }, 'hls request failed');
-      if (!res.headersSent) sendText(res, 500, 'internal error\n');
-      else res.destroy();
-    }),
-  );
+  // A handler that throws is answered 500 (or cut off) and logged by the HTTP front.
+  core.router.add(['GET', 'OPTIONS'], matcher, handle);
 
   return {
     name: 'hls',

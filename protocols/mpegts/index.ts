@@ -155,20 +155,15 @@ export function createMpegtsAdapter(core: TsCore): ProtocolAdapter {
     streamResourceMatcher(/^mpegts$/),
     async (req: IncomingMessage, res: ServerResponse, ctx: RouteContext) => {
       const name = ctx.params['name'] ?? '';
-      try {
-        if (req.method === 'OPTIONS') {
-          const config = core.registry.configFor(name);
-          if (config === undefined) sendText(res, 404, '404 stream_not_found\n');
-          else sendPreflight(req, res, playbackCors(config.playbackHeaders, 'tshttp'), METHODS);
-        } else if (req.method === 'PUT' || req.method === 'POST') {
-          await publish(req, res, ctx, name);
-        } else {
-          await play(req, res, ctx, name);
-        }
-      } catch (err) {
-        log.error({ err: (err as Error).message, stream: name }, 'mpegts request failed');
-        if (!res.headersSent) sendText(res, 500, 'internal error\n');
-        else res.destroy();
+      // A handler that throws is answered 500 (or cut off) and logged by the HTTP front.
+      if (req.method === 'OPTIONS') {
+        const config = core.registry.configFor(name);
+        if (config === undefined) sendText(res, 404, '404 stream_not_found\n');
+        else sendPreflight(req, res, playbackCors(config.playbackHeaders, 'tshttp'), METHODS);
+      } else if (req.method === 'PUT' || req.method === 'POST') {
+        await publish(req, res, ctx, name);
+      } else {
+        await play(req, res, ctx, name);
       }
     },
   );
