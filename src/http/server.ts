@@ -4,7 +4,7 @@
  * Basic credentials when configured, and are reachable from loopback only otherwise.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { BlockList, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config, Listen } from '../config/types.js';
 import { addressList, httpClientIp } from '../net.js';
@@ -67,10 +67,19 @@ export function createHttpFront(
 ): HttpFront {
   let server: Server | undefined;
   const sockets = new Set<Socket>();
+  // Built once per loaded config, not per request.
+  let trustedCache: { config: Config; list: BlockList | undefined } | undefined;
+  const trustedFor = (config: Config): BlockList | undefined => {
+    if (trustedCache?.config !== config) {
+      const list = config.trustedProxies.length > 0 ? addressList(config.trustedProxies) : undefined;
+      trustedCache = { config, list };
+    }
+    return trustedCache.list;
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const config = deps.config();
-    const trusted = config.trustedProxies.length > 0 ? addressList(config.trustedProxies) : undefined;
+    const trusted = trustedFor(config);
     const ip = httpClientIp(req.socket.remoteAddress ?? '', req.headers, trusted);
     let url: URL;
     try {

@@ -253,3 +253,24 @@ test(
     }
   },
 );
+
+test(
+  'auth e2e: behind a trusted proxy the backend sees the X-Forwarded-For address',
+  { skip, timeout: 40_000 },
+  async () => {
+    const seen = await startBackend(allowGoodTokens);
+    const s2 = await startStreamgate(
+      `trusted_proxies 127.0.0.1;\nstream px { input fake://fake; on_play ${seen.url}; }`,
+    );
+    try {
+      const url = `http://127.0.0.1:${s2.ports['http']}/px/mpegts?token=good-xff`;
+      const res = await fetch(url, { headers: { 'X-Forwarded-For': '203.0.113.7, 127.0.0.1' } });
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+      assert.equal(seen.callsFor('good-xff')[0]?.get('ip'), '203.0.113.7');
+    } finally {
+      await s2.stop();
+      await seen.close();
+    }
+  },
+);
