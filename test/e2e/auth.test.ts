@@ -7,14 +7,11 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { startStreamgate, type RunningStreamgate } from '../helpers/streamgate.js';
 import { ffmpegPublish, ffprobePackets, sleep, stopProcess } from '../helpers/clients.js';
-import { haveTool } from '../helpers/tools.js';
+import { skipWithout } from '../helpers/tools.js';
 import { rtmpProbe } from '../helpers/rtmp-client.js';
 import { allowGoodTokens, startBackend, type TestBackend } from '../helpers/backend.js';
 
-const ci = process.env['CI'] === 'true';
-const tools = haveTool('ffmpeg') && haveTool('ffprobe');
-if (!tools && ci) throw new Error('CI=true but ffmpeg/ffprobe are missing (bash .ci/run installs them)');
-const skip = tools ? false : 'ffmpeg/ffprobe not installed';
+const skip = skipWithout(['ffmpeg'], ['ffprobe']);
 
 let server: RunningStreamgate;
 let backend: TestBackend;

@@ -9,16 +9,11 @@ import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { startStreamgate, type RunningStreamgate } from '../helpers/streamgate.js';
 import { sleep, stopProcess } from '../helpers/clients.js';
-import { haveTool } from '../helpers/tools.js';
+import { skipWithout } from '../helpers/tools.js';
 import { rtmpProbe } from '../helpers/rtmp-client.js';
 import { startBackend, type BackendAnswer, type TestBackend } from '../helpers/backend.js';
 
-const ci = process.env['CI'] === 'true';
-const tools = haveTool('redis-server', ['--version']) && haveTool('ffmpeg');
-if (!tools && ci) {
-  throw new Error('CI=true but redis-server or ffmpeg is missing (bash .ci/run installs them)');
-}
-const skip = tools ? false : 'redis-server or ffmpeg not installed';
+const skip = skipWithout(['redis-server', ['--version']], ['ffmpeg']);
 
 let redis: ChildProcess;
 let backend: TestBackend;

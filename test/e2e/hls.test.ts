@@ -17,14 +17,11 @@ import {
   sleep,
   stopProcess,
 } from '../helpers/clients.js';
-import { haveTool } from '../helpers/tools.js';
+import { inCI, skipWithout } from '../helpers/tools.js';
 import { CHROMIUM, playHlsInChromium } from '../helpers/chromium.js';
 import { vlcPlay, vlcUsable } from '../helpers/vlc.js';
 
-const ci = process.env['CI'] === 'true';
-const tools = haveTool('ffmpeg') && haveTool('ffprobe');
-if (!tools && ci) throw new Error('CI=true but ffmpeg/ffprobe are missing (bash .ci/run installs them)');
-const skip = tools ? false : 'ffmpeg/ffprobe not installed';
+const skip = skipWithout(['ffmpeg'], ['ffprobe']);
 const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;
 
 let server: RunningStreamgate;
@@ -236,7 +233,7 @@ test(
   { skip, timeout: 120_000 },
   async (t) => {
     if (!existsSync(CHROMIUM)) {
-      if (ci) throw new Error(`CI=true but ${CHROMIUM} is missing`);
+      if (inCI) throw new Error(`CI=true but ${CHROMIUM} is missing`);
       t.skip('chromium is not installed');
       return;
     }
@@ -253,7 +250,7 @@ test(
 test('hls: VLC plays the HLS URL (rc stats show decoded video)', { skip, timeout: 60_000 }, async (t) => {
   const usable = vlcUsable();
   if (!usable.ok) {
-    if (ci) throw new Error(`CI=true but ${usable.why}`);
+    if (inCI) throw new Error(`CI=true but ${usable.why}`);
     t.skip(usable.why);
     return;
   }

@@ -15,14 +15,11 @@ import {
   sleep,
   stopProcess,
 } from '../helpers/clients.js';
-import { haveTool } from '../helpers/tools.js';
+import { inCI, skipWithout } from '../helpers/tools.js';
 import { rtmpProbe } from '../helpers/rtmp-client.js';
 import { vlcPlay, vlcUsable } from '../helpers/vlc.js';
 
-const ci = process.env['CI'] === 'true';
-const tools = haveTool('ffmpeg') && haveTool('ffprobe');
-if (!tools && ci) throw new Error('CI=true but ffmpeg/ffprobe are missing (bash .ci/run installs them)');
-const skip = tools ? false : 'ffmpeg/ffprobe not installed';
+const skip = skipWithout(['ffmpeg'], ['ffprobe']);
 
 let server: RunningStreamgate;
 let backend: TestBackend;
@@ -203,7 +200,7 @@ test(
   async (t) => {
     const usable = vlcUsable();
     if (!usable.ok) {
-      if (ci) throw new Error(`CI=true but VLC cannot run: ${usable.why}`);
+      if (inCI) throw new Error(`CI=true but VLC cannot run: ${usable.why}`);
       t.skip(usable.why);
       return;
     }

@@ -9,13 +9,10 @@ import { connect } from 'node:net';
 import { once } from 'node:events';
 import { startStreamgate, type RunningStreamgate } from '../helpers/streamgate.js';
 import { ffmpegPublish, ffprobePackets, isMonotonic, sleep, stopProcess } from '../helpers/clients.js';
-import { haveTool } from '../helpers/tools.js';
+import { skipWithout } from '../helpers/tools.js';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
 
-const ci = process.env['CI'] === 'true';
-const tools = haveTool('ffmpeg') && haveTool('ffprobe');
-if (!tools && ci) throw new Error('CI=true but ffmpeg/ffprobe are missing (bash .ci/run installs them)');
-const skip = tools ? false : 'ffmpeg/ffprobe not installed';
+const skip = skipWithout(['ffmpeg'], ['ffprobe']);
 
 let server: RunningStreamgate;
 let backend: TestBackend;

@@ -8,13 +8,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { startStreamgate, type RunningStreamgate } from '../helpers/streamgate.js';
 import { ffprobePackets } from '../helpers/clients.js';
-import { haveTool } from '../helpers/tools.js';
+import { skipWithout } from '../helpers/tools.js';
 import { rtmpProbe } from '../helpers/rtmp-client.js';
 
-const ci = process.env['CI'] === 'true';
-const tools = haveTool('ffmpeg') && haveTool('ffprobe');
-if (!tools && ci) throw new Error('CI=true but ffmpeg/ffprobe are missing (bash .ci/run installs them)');
-const skip = tools ? false : 'ffmpeg/ffprobe not installed';
+const skip = skipWithout(['ffmpeg'], ['ffprobe']);
 
 const BIN = new URL('../../bin/streamgate.js', import.meta.url).pathname;
 

@@ -24,3 +24,18 @@ export function requireTool(t: TestContext, cmd: string, args?: string[]): boole
   t.skip(why);
   return false;
 }
+
+/**
+ * The `skip` option for a file of end-to-end tests that need these tools: false when they
+ * are all installed, the reason otherwise; throws at load time when CI=true.
+ */
+export function skipWithout(...tools: [cmd: string, args?: string[]][]): false | string {
+  const missing = tools.filter(([cmd, args]) => !haveTool(cmd, args)).map(([cmd]) => cmd);
+  if (missing.length === 0) return false;
+  const why = `${missing.join(', ')} not installed`;
+  if (process.env['CI'] === 'true') throw new Error(`CI=true but ${why} (bash .ci/run installs them)`);
+  return why;
+}
+
+/** Whether missing clients must fail rather than skip (CI=true). */
+export const inCI = process.env['CI'] === 'true';
