@@ -101,7 +101,7 @@ export async function runSessionBench(): Promise<BenchRow[]> {
     await rate(2000, peerCall);
     for (let i = 0; i < 2000; i++) {
       const d = await manager.open(req(`warm${i}`));
-      if (d.allow) d.session.close('bench');
+      if (d.allow) d.session.close('client_closed');
     }
 
     const peer = await rate(20_000, peerCall);
@@ -116,7 +116,7 @@ export async function runSessionBench(): Promise<BenchRow[]> {
     const fresh = await rate(20_000, async (i) => {
       const d = await manager.open(req(`new${i}`));
       if (!d.allow) throw new Error('new session refused');
-      d.session.close('bench');
+      d.session.close('client_closed');
     });
 
     return [
@@ -136,7 +136,7 @@ export async function runSessionBench(): Promise<BenchRow[]> {
       },
     ];
   } finally {
-    manager.closeAll('bench_done');
+    manager.closeAll('server_shutdown');
     manager.close();
     history.close();
     await agent.close();

@@ -13,7 +13,8 @@ import { loadEmbeddedConfig } from './config/default.js';
 import { formatConfigError } from './config/parse.js';
 import type { Config } from './config/types.js';
 import { createLogger } from './log.js';
-import { displayHost, startServer, type AdapterFactory } from './server.js';
+import type { AdapterFactory } from './adapter.js';
+import { displayHost, startServer } from './server.js';
 
 const USAGE = `Usage:
   streamgate [--config FILE]        run the server (embedded demo config without --config)

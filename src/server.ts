@@ -4,7 +4,7 @@
  * itself; src/main.ts passes them in, which keeps the core protocol-blind.
  */
 import type { Logger } from 'pino';
-import type { ProtocolAdapter } from './adapter.js';
+import type { AdapterFactory, Core, ProtocolAdapter } from './adapter.js';
 import type { Config, Listen } from './config/types.js';
 import { HttpRouter } from './http/router.js';
 import { createHttpFront, type HttpFront } from './http/server.js';
@@ -12,19 +12,7 @@ import { registerStreamRoutes } from './api/streams-api.js';
 import { registerAdminRoutes } from './admin/index.js';
 import { StreamRegistry } from './streams/registry.js';
 import { ffmpegPath } from './streams/ffmpeg-input.js';
-import type { SessionManager } from './sessions/types.js';
 import { createSessionCore, type SessionCore } from './sessions/index.js';
-
-/** What an adapter factory gets: core services only, never another adapter. */
-export interface Core {
-  config: () => Config;
-  log: Logger;
-  registry: StreamRegistry;
-  sessions: SessionManager;
-  router: HttpRouter;
-}
-
-export type AdapterFactory = (core: Core) => ProtocolAdapter | undefined;
 
 export interface RunningServer {
   core: Core;

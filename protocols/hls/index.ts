@@ -8,7 +8,7 @@
  * token, so a player that came without one stays in the session the server made for it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ProtocolAdapter } from '../../src/adapter.js';
+import type { Core, ProtocolAdapter } from '../../src/adapter.js';
 import { systemClock, type Clock } from '../../src/clock.js';
 import {
   httpClientRequest,
@@ -19,7 +19,7 @@ import {
 } from '../../src/http/playback.js';
 import type { RouteContext } from '../../src/http/router.js';
 import { sendText } from '../../src/http/server.js';
-import type { Core } from '../../src/server.js';
+
 import { HlsEgress } from './egress.js';
 import {
   childQuery,

@@ -7,7 +7,7 @@
  * (ban, unique, failed re-check) has its socket closed without a word (§5.3).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ProtocolAdapter } from '../../src/adapter.js';
+import type { Core, ProtocolAdapter } from '../../src/adapter.js';
 import {
   httpClientRequest,
   playbackCors,
@@ -19,8 +19,9 @@ import type { RouteContext } from '../../src/http/router.js';
 import { sendText } from '../../src/http/server.js';
 import { TsDemuxer, type DemuxEvent } from '../../src/media/mpegts/index.js';
 import type { Source } from '../../src/streams/source.js';
+import type { CloseReason } from '../../src/core/reasons.js';
 import type { Session } from '../../src/sessions/types.js';
-import type { Core } from '../../src/server.js';
+
 import { TsEgress } from './egress.js';
 
 const METHODS = 'GET, HEAD, PUT, POST, OPTIONS';
@@ -46,7 +47,7 @@ export function createMpegtsAdapter(core: TsCore): ProtocolAdapter {
     }
     const session = decision.session;
     const stream = core.registry.resolve(name);
-    const refuse = (status: number, reason: string): void => {
+    const refuse = (status: number, reason: CloseReason): void => {
       sendText(res, status, `${status} ${reason}\n`, { ...cors, 'Cache-Control': 'no-cache' });
       session.close(reason);
     };
@@ -103,7 +104,7 @@ export function createMpegtsAdapter(core: TsCore): ProtocolAdapter {
     const stream = core.registry.resolve(name);
     const publisher = stream?.claimPublisher();
     if (!stream || !publisher) {
-      const [status, reason] = stream ? [409, 'stream_busy'] : [404, 'stream_not_found'];
+      const [status, reason] = stream ? [409, 'stream_busy' as const] : [404, 'stream_not_found' as const];
       sendText(res, status, `${status} ${reason}\n`, { Connection: 'close' });
       session.close(reason);
       req.destroy();
@@ -113,7 +114,7 @@ export function createMpegtsAdapter(core: TsCore): ProtocolAdapter {
     const source: Source = publisher.source;
     const demuxer = new TsDemuxer();
     let finished = false;
-    const finish = (reason: string): void => {
+    const finish = (reason: CloseReason): void => {
       if (finished) return;
       finished = true;
       live.delete(res);

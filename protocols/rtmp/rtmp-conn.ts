@@ -11,7 +11,9 @@ import type { StreamRegistry } from '../../src/streams/registry.js';
 import type { Publisher } from '../../src/streams/stream.js';
 import { isValidStreamName } from '../../src/streams/names.js';
 import { normalizeIp } from '../../src/net.js';
-import type { ClientRequest, Session, SessionKind, SessionManager } from '../../src/sessions/types.js';
+import type { SessionKind } from '../../src/core/proto.js';
+import { refusalText, type CloseReason } from '../../src/core/reasons.js';
+import type { ClientRequest, Session, SessionManager } from '../../src/sessions/types.js';
 import { rtmpTarget, type ConnectInfo } from './credentials.js';
 import { OUT_CHUNK_SIZE, PLAY_STREAM_ID, RtmpEgress } from './egress.js';
 import { ServerHandshake } from './wire/handshake.js';
@@ -225,7 +227,9 @@ export class RtmpConn {
         }
         if (!decision.allow) {
           const description =
-            decision.status === 302 && decision.location ? `redirect: ${decision.location}` : decision.reason;
+            decision.status === 302 && decision.location
+              ? `redirect: ${decision.location}`
+              : refusalText(decision);
           const code =
             decision.status === 404 && kind === 'play' ? 'NetStream.Play.StreamNotFound' : undefined;
           this.fail(kind, description, code);
@@ -332,12 +336,12 @@ export class RtmpConn {
   }
 
   /** The session manager ended the session: close silently (AUTH-SPEC §5.3). */
-  private kill(reason: string): void {
+  private kill(reason: CloseReason): void {
     this.log.info({ reason, session: this.session?.id }, 'session ended by the server');
     this.close(reason);
   }
 
-  close(reason: string): void {
+  close(reason: CloseReason): void {
     if (this.phase === 'closed') {
       this.teardown(reason);
       return;
@@ -347,7 +351,7 @@ export class RtmpConn {
     this.teardown(reason);
   }
 
-  private teardown(reason: string): void {
+  private teardown(reason: CloseReason): void {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.publisher?.release();

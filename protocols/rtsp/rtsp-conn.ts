@@ -12,13 +12,9 @@ import type { Tracks } from '../../src/media/types.js';
 import { normalizeIp } from '../../src/net.js';
 import type { StreamRegistry } from '../../src/streams/registry.js';
 import type { Publisher, Stream } from '../../src/streams/stream.js';
-import type {
-  ClientRequest,
-  Denial,
-  Session,
-  SessionKind,
-  SessionManager,
-} from '../../src/sessions/types.js';
+import type { SessionKind } from '../../src/core/proto.js';
+import type { CloseReason } from '../../src/core/reasons.js';
+import type { ClientRequest, Denial, Session, SessionManager } from '../../src/sessions/types.js';
 import { rtspTarget, type RtspTarget } from './credentials.js';
 import { RtspEgress, type MediaKind, type RtpItem } from './egress.js';
 import { RtpToFrames, type TrackKind } from './to-stream.js';
@@ -612,12 +608,12 @@ export class RtspConn {
   }
 
   /** The session manager ended the session: close silently (AUTH-SPEC §5.3). */
-  private kill(reason: string): void {
+  private kill(reason: CloseReason): void {
     this.log.info({ reason, session: this.session?.id }, 'session ended by the server');
     this.close(reason);
   }
 
-  close(reason: string): void {
+  close(reason: CloseReason): void {
     if (this.phase !== 'closed') {
       this.phase = 'closed';
       this.socket.destroy();
@@ -625,7 +621,7 @@ export class RtspConn {
     this.teardown(reason);
   }
 
-  private teardown(reason: string): void {
+  private teardown(reason: CloseReason): void {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.publisher?.release();

@@ -8,7 +8,7 @@ import type { HttpRouter } from '../http/router.js';
 import { pathPattern } from '../http/router.js';
 import type { HistoryFilter, HistoryStore } from '../sessions/history.js';
 import type { Sessions } from '../sessions/manager.js';
-import type { Proto } from '../sessions/types.js';
+import type { Proto } from '../core/proto.js';
 
 /** The manager operations these routes use; `Sessions` provides them. */
 export type SessionsApiManager = Pick<Sessions, 'list' | 'get' | 'kick' | 'reauth' | 'unban' | 'bans'>;

@@ -4,7 +4,7 @@
  * (§2.3). HTTP, script and chain backends all produce an AuthDecision through these helpers,
  * so one table of tests covers every transport.
  */
-import type { Proto, SessionKind } from '../sessions/types.js';
+import type { Proto, SessionKind } from '../core/proto.js';
 
 /** The parameters of AUTH-SPEC §1.3, named as they go on the wire. */
 export interface AuthRequest {

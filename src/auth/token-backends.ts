@@ -10,7 +10,7 @@
  * (`on_play ks://123 secrets=a,b`), which keeps secrets out of URLs shown in logs.
  */
 import type { AuthSpec, Config } from '../config/types.js';
-import { tokenHash } from '../sessions/identity.js';
+import { tokenHash } from '../core/secrets.js';
 import { JwksSource } from '../tokens/jwks.js';
 import { checkJwt, decodeJwt, type JwtKeys } from '../tokens/jwt.js';
 import { checkKs } from '../tokens/ks.js';

@@ -8,6 +8,7 @@
  * per-context walk that builds the typed Config (meaning). Pure: text in, value out.
  */
 import { isIP } from 'node:net';
+import { DEFAULT_SESSION_KEYS, type SessionKey } from '../core/session-keys.js';
 import { tokenize } from './lexer.js';
 import type { Token } from './lexer.js';
 import type {
@@ -17,10 +18,9 @@ import type {
   ConfigError,
   Listen,
   PlaybackHeaders,
-  ProtocolName,
+  ProtocolSwitch,
   ProtocolsConfig,
   RuleKind,
-  SessionKey,
   SourceLoc,
   StreamConfig,
 } from './types.js';
@@ -33,7 +33,6 @@ export type ParseResult = { config: Config } | { errors: ConfigError[] };
 export const DEFAULT_HISTORY = 'sqlite://data/history.db';
 export const DEFAULT_HTTP_SESSION_TIMEOUT = 60;
 export const DEFAULT_AUTH_DURATION = 180;
-export const DEFAULT_SESSION_KEYS: readonly SessionKey[] = ['name', 'ip', 'proto', 'token'];
 export const DEFAULT_BACKEND_TIMEOUT_SEC = 3;
 export const RESERVED_FIRST_SEGMENTS: readonly string[] = ['api', 'admin', 'metrics', 'health', 'static'];
 export const INPUT_SCHEMES: readonly string[] = [
@@ -50,7 +49,7 @@ export const INPUT_SCHEMES: readonly string[] = [
   'hls',
   'srt',
 ];
-export const PROTOCOL_NAMES: readonly ProtocolName[] = [
+export const PROTOCOL_SWITCHES: readonly ProtocolSwitch[] = [
   'hls',
   'dash',
   'player',
@@ -132,7 +131,7 @@ const DIRECTIVES: Record<Exclude<Ctx, 'other'>, readonly string[]> = {
   auth_backend: ['allow', 'deny', 'backend'],
   stream: [...STREAM_DIRECTIVES, 'template'],
   template: [...STREAM_DIRECTIVES, 'prefix'],
-  protocols: ['whitelist', ...PROTOCOL_NAMES],
+  protocols: ['whitelist', ...PROTOCOL_SWITCHES],
   playback_headers: ['protocols', 'playback', 'header'],
 };
 
@@ -1075,7 +1074,7 @@ class Builder {
       if (s.broken) continue;
       const head = s.words[0] as Token;
       const name = head.quoted ? '' : head.value;
-      if (name !== 'whitelist' && !(PROTOCOL_NAMES as readonly string[]).includes(name)) {
+      if (name !== 'whitelist' && !(PROTOCOL_SWITCHES as readonly string[]).includes(name)) {
         this.unknown('protocols', head);
         continue;
       }
@@ -1089,7 +1088,7 @@ class Builder {
       }
       seen.set(name, head);
       if (name === 'whitelist') p.whitelist = b;
-      else p.flags[name as ProtocolName] = b;
+      else p.flags[name as ProtocolSwitch] = b;
     }
     return p;
   }
@@ -1105,7 +1104,7 @@ class Builder {
         if (!this.noBlock(s) || !this.arity(s, 1, Infinity, `${v} NAME…`)) continue;
         const list = args.map((a) => a.value);
         if (v === 'protocols') {
-          const bad = args.find((a) => !(PROTOCOL_NAMES as readonly string[]).includes(a.value));
+          const bad = args.find((a) => !(PROTOCOL_SWITCHES as readonly string[]).includes(a.value));
           if (bad) {
             this.err(bad, `unknown protocol '${bad.value}'`);
             continue;

@@ -2,7 +2,8 @@
  * Template inheritance and name lookup over a parsed Config. Kept apart from the parser
  * so the stream registry can recompute effective configs on reload without re-parsing.
  */
-import type { Config, ProtocolName, ProtocolsConfig, StreamConfig } from './types.js';
+import type { Proto } from '../core/proto.js';
+import type { Config, ProtocolsConfig, StreamConfig } from './types.js';
 
 /**
  * The config a stream actually runs with: its own fields, then those of the template it
@@ -61,7 +62,7 @@ export function resolveStreamConfig(name: string, config: Config): StreamConfig 
  * AUTH-SPEC §8.2: everything is allowed by default; `whitelist` allows only the protocols set
  * true, otherwise a protocol set false is forbidden.
  */
-export function protocolAllowed(protocols: ProtocolsConfig | undefined, proto: ProtocolName): boolean {
+export function protocolAllowed(protocols: ProtocolsConfig | undefined, proto: Proto): boolean {
   if (protocols === undefined) return true;
   const flag = protocols.flags[proto];
   return protocols.whitelist ? flag === true : flag !== false;

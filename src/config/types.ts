@@ -2,6 +2,8 @@
  * The typed configuration that the parser produces and the rest of the server reads.
  * Syntax: SPEC.md §2 and AUTH-SPEC.md §8.3; every default is stated next to its field.
  */
+import type { Proto } from '../core/proto.js';
+import type { SessionKey } from '../core/session-keys.js';
 
 /** One problem found in a config file; printed as `FILE:LINE:COL: message`. */
 export interface ConfigError {
@@ -23,9 +25,6 @@ export interface Listen {
   host?: string;
   port: number;
 }
-
-/** A session key: one of the four named values, or `query:<param>` (AUTH-SPEC A6). */
-export type SessionKey = 'ip' | 'name' | 'proto' | 'token' | `query:${string}`;
 
 /** The value of an `on_play` / `on_publish` directive with its options (SPEC §2). */
 export interface AuthSpec {
@@ -67,18 +66,18 @@ export interface AuthBackendConfig {
   loc: SourceLoc;
 }
 
-/** Protocol switches Flussonic knows (AUTH-SPEC §8.2); we serve hls, rtmp, rtsp and tshttp. */
-export type ProtocolName =
-  | 'hls'
+/**
+ * Protocol switches a `protocols {}` block may name (AUTH-SPEC §8.2): the protocols we serve
+ * plus the other ones Flussonic knows, accepted so that Flussonic configs parse unchanged.
+ */
+export type ProtocolSwitch =
+  | Proto
   | 'dash'
   | 'player'
   | 'mss'
-  | 'rtmp'
-  | 'rtsp'
   | 'm4f'
   | 'm4s'
   | 'mseld'
-  | 'tshttp'
   | 'webrtc'
   | 'srt'
   | 'shoutcast'
@@ -90,7 +89,7 @@ export type ProtocolName =
 export interface ProtocolsConfig {
   whitelist: boolean;
   /** Per-protocol switch as written; absent = not mentioned. */
-  flags: Partial<Record<ProtocolName, boolean>>;
+  flags: Partial<Record<ProtocolSwitch, boolean>>;
 }
 
 export interface PlaybackHeaders {

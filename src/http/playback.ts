@@ -8,7 +8,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PlaybackHeaders } from '../config/types.js';
-import type { ClientRequest, Denial, Proto, SessionKind } from '../sessions/types.js';
+import type { Proto, SessionKind } from '../core/proto.js';
+import { refusalText } from '../core/reasons.js';
+import type { ClientRequest, Denial } from '../sessions/types.js';
 import { isValidStreamName } from '../streams/names.js';
 import type { RouteContext, RouteMatcher } from './router.js';
 import { sendText } from './server.js';
@@ -70,7 +72,7 @@ export function httpClientRequest(
 /** AUTH-SPEC §5.3: 403/404 with a short diagnostic body, or 302 with the backend's Location. */
 export function sendDenial(res: ServerResponse, denial: Denial, headers: Record<string, string> = {}): void {
   if (denial.status === 302 && denial.location) {
-    sendText(res, 302, `302 ${denial.reason}\n`, {
+    sendText(res, 302, `302 ${refusalText(denial)}\n`, {
       ...headers,
       Location: denial.location,
       'Cache-Control': 'no-cache',
@@ -78,7 +80,7 @@ export function sendDenial(res: ServerResponse, denial: Denial, headers: Record<
     return;
   }
   const status = denial.status === 302 ? 403 : denial.status;
-  sendText(res, status, `${status} ${denial.reason}\n`, { ...headers, 'Cache-Control': 'no-cache' });
+  sendText(res, status, `${status} ${refusalText(denial)}\n`, { ...headers, 'Cache-Control': 'no-cache' });
 }
 
 /**

@@ -8,7 +8,7 @@ import type { BlockList, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config, Listen } from '../config/types.js';
 import { addressList, httpClientIp } from '../net.js';
-import { safeEqual } from '../sessions/identity.js';
+import { safeEqual } from '../core/secrets.js';
 import type { HttpRouter } from './router.js';
 
 export interface HttpFront {

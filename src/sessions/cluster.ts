@@ -12,7 +12,7 @@
  */
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { SessionKind } from './types.js';
+import type { SessionKind } from '../core/proto.js';
 import type { BanEntry } from './store.js';
 
 /** How often a node re-announces its sessions, and how long an entry outlives a silent node. */

@@ -1,15 +1,11 @@
 /**
  * Session identity (AUTH-SPEC §3): the local identity key that decides whether two requests
- * belong to the same session, the generated token for clients that bring none, and the short
- * token hash that logs and history carry instead of the token itself. Pure apart from the
- * random source used by `generateToken`.
+ * belong to the same session, and the generated token for clients that bring none. Pure apart
+ * from the random source used by `generateToken`.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { SessionKey } from '../config/types.js';
-import type { SessionKind } from './types.js';
-
-/** AUTH-SPEC §3.1 / A2: the keys used when a spec names none. */
-export const DEFAULT_SESSION_KEYS: readonly SessionKey[] = ['name', 'ip', 'proto', 'token'];
+import { createHash, randomBytes } from 'node:crypto';
+import type { SessionKind } from '../core/proto.js';
+import type { SessionKey } from '../core/session-keys.js';
 
 /** The values a session key can read (AUTH-SPEC §3.2 `value_of`). */
 export interface IdentityValues {
@@ -18,23 +14,6 @@ export interface IdentityValues {
   proto: string;
   token: string | undefined;
   query?: URLSearchParams;
-}
-
-/**
- * Checks AUTH-SPEC §3.1 constraint 1: `ip`, `name` and `proto` must all be present.
- * Returns a message for the config parser, or undefined when the list is valid.
- */
-export function validateSessionKeys(keys: readonly string[]): string | undefined {
-  for (const k of keys) {
-    if (k !== 'ip' && k !== 'name' && k !== 'proto' && k !== 'token' && !/^query:.+$/.test(k)) {
-      return `unknown session key '${k}' (expected ip, name, proto, token or query:<param>)`;
-    }
-  }
-  const missing = ['ip', 'name', 'proto'].filter((k) => !keys.includes(k));
-  if (missing.length > 0) {
-    return `session_keys must contain ip, name and proto (missing ${missing.join(', ')})`;
-  }
-  return undefined;
 }
 
 function valueOf(key: SessionKey, v: IdentityValues): string | undefined {
@@ -93,20 +72,4 @@ export function identityKey(
 /** AUTH-SPEC §3.4: `base64url(random 16 bytes)` for a client that brings no token. */
 export function generateToken(): string {
   return randomBytes(16).toString('base64url');
-}
-
-/** SPEC §7: the short hash stored and logged in place of a token (first 12 hex of SHA-256). */
-export function tokenHash(token: string | undefined): string | undefined {
-  if (token === undefined) return undefined;
-  return createHash('sha256').update(token, 'utf8').digest('hex').slice(0, 12);
-}
-
-/**
- * Constant-time string equality (AUTH-SPEC §7.3 publish password). Both sides are hashed
- * first so that the comparison time does not leak the expected length either.
- */
-export function safeEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a, 'utf8').digest();
-  const hb = createHash('sha256').update(b, 'utf8').digest();
-  return timingSafeEqual(ha, hb) && a.length === b.length;
 }

@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
+import type { CloseReason } from '../core/reasons.js';
 import type { HttpRouter } from '../http/router.js';
 import type { StreamRegistry } from '../streams/registry.js';
 import { registerSessionRoutes } from '../api/sessions-api.js';
@@ -16,7 +17,7 @@ import { Sessions } from './manager.js';
 export interface SessionCore {
   manager: Sessions;
   reconfigure(config: Config): void;
-  closeAll(reason: string): void;
+  closeAll(reason: CloseReason): void;
   close(): void;
 }
 

@@ -4,7 +4,7 @@
  * (§5.2, newest wins) and the soft-limitation grace (A8). The
  * manager feeds them values and a clock reading and applies what they return.
  */
-import type { Proto } from './types.js';
+import { perRequest, type Proto } from '../core/proto.js';
 
 /** AUTH-SPEC §4.3: never retry one session more often than this. */
 export const MIN_RETRY_MS = 10_000;
@@ -52,7 +52,7 @@ export function uniqueLosers<T extends LimitCandidate>(sessions: readonly T[], w
   return sessions.filter((s) => s.id !== winner.id);
 }
 
-/** AUTH-SPEC A8: 90 s if any session involved is HLS, else 30 s. */
+/** AUTH-SPEC A8: 90 s if any session involved is per request (HLS), else 30 s. */
 export function softGraceMs(sessions: readonly LimitCandidate[]): number {
-  return sessions.some((s) => s.proto === 'hls') ? SOFT_GRACE_HLS_MS : SOFT_GRACE_PERSISTENT_MS;
+  return sessions.some((s) => perRequest(s.proto)) ? SOFT_GRACE_HLS_MS : SOFT_GRACE_PERSISTENT_MS;
 }

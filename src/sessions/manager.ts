@@ -19,19 +19,20 @@ import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { AuthSpec, Config } from '../config/types.js';
 import type { ClusterStore, UniqueKick } from './cluster.js';
 import type { HistoryRow, HistoryStore } from './history.js';
-import { DEFAULT_SESSION_KEYS, generateToken, identityKey, safeEqual, tokenHash } from './identity.js';
+import { perRequest, type Proto, type SessionKind } from '../core/proto.js';
+import type { CloseReason, DenyReason } from '../core/reasons.js';
+import { safeEqual, tokenHash } from '../core/secrets.js';
+import { DEFAULT_SESSION_KEYS } from '../core/session-keys.js';
+import { generateToken, identityKey } from './identity.js';
 import { retryDelayMs, sessionsOverLimit, softGraceMs, uniqueLosers } from './limits.js';
 import { protocolAllowed } from '../config/resolve.js';
 import { MemoryStore, type BanEntry, type ProtoCounts, type SessionStore } from './store.js';
 import type {
   ClientRequest,
-  CloseReason,
   Decision,
   Denial,
-  Proto,
   Session,
   SessionFilter,
-  SessionKind,
   SessionManager,
   StreamPolicy,
 } from './types.js';
@@ -60,8 +61,10 @@ export interface SessionManagerOptions {
 /** How often expired denial entries are dropped from memory. */
 const SWEEP_MS = 60_000;
 
-function deny(status: 403 | 404, reason: string): Denial {
-  return { allow: false, status, reason };
+function deny(status: 403 | 404, reason: DenyReason, detail?: string): Denial {
+  return detail === undefined || detail === reason
+    ? { allow: false, status, reason }
+    : { allow: false, status, reason, detail };
 }
 
 /** The manager's internals a session calls back into. */
@@ -246,7 +249,7 @@ export class Sessions implements SessionManager, SessionHost {
   async open(req: ClientRequest): Promise<Decision> {
     const prep = this.prepare(req);
     if (!prep.ok) {
-      this.logDenied(req, prep.denial.reason, undefined, req.token);
+      this.logDenied(req, prep.denial, undefined, req.token);
       return prep.denial;
     }
     const { spec, token, idKey } = prep;
@@ -263,9 +266,9 @@ export class Sessions implements SessionManager, SessionHost {
     // AUTH-SPEC §4.5: a cached denial or ban answers without asking the backend.
     const ban = this.store.getBan(idKey, now);
     if (ban !== undefined) {
-      const reason = ban.ban ? 'banned' : 'cached_negative';
-      this.logDenied(req, reason, idKey, token);
-      return deny(403, reason);
+      const denial = deny(403, ban.ban ? 'banned' : 'cached_negative');
+      this.logDenied(req, denial, idKey, token);
+      return denial;
     }
 
     const reused = this.reuse(req, idKey);
@@ -276,9 +279,9 @@ export class Sessions implements SessionManager, SessionHost {
       const remote = await this.cluster.getBan(idKey);
       if (remote !== undefined && remote.until > this.clock.now()) {
         this.store.setBan(remote);
-        const reason = remote.ban ? 'banned' : 'cached_negative';
-        this.logDenied(req, reason, idKey, token);
-        return deny(403, reason);
+        const denial = deny(403, remote.ban ? 'banned' : 'cached_negative');
+        this.logDenied(req, denial, idKey, token);
+        return denial;
       }
     }
 
@@ -375,8 +378,8 @@ export class Sessions implements SessionManager, SessionHost {
 
   /** AUTH-SPEC §3.5: an HLS request of a granted identity is the same session. */
   private reuse(req: ClientRequest, idKey: string): ManagedSession | undefined {
-    if (req.kind !== 'play' || req.proto !== 'hls') return undefined;
-    const s = this.store.hlsByIdKey(idKey);
+    if (req.kind !== 'play' || !perRequest(req.proto)) return undefined;
+    const s = this.store.perRequestByIdKey(idKey);
     if (s === undefined || s.closed) return undefined;
     this.touchSession(s);
     return s;
@@ -408,9 +411,9 @@ export class Sessions implements SessionManager, SessionHost {
         const reused = this.reuse(req, idKey);
         if (reused) return { allow: true, session: reused };
         const s = this.createSession(req, idKey, token, spec, backend, sessionId, d);
-        if (s.closed) return deny(403, s.closeReason ?? 'session_limit');
+        if (s.closed) return deny(403, banDenial(s.closeReason));
         if (this.cluster !== undefined && !(await this.applyClusterLimits(s))) {
-          return deny(403, s.closeReason ?? 'session_limit');
+          return deny(403, banDenial(s.closeReason));
         }
         return { allow: true, session: s };
       }
@@ -424,8 +427,9 @@ export class Sessions implements SessionManager, SessionHost {
           tokenHash: tokenHash(token),
           createdAt: now,
         });
-        this.logDenied(req, d.reason, idKey, token);
-        return deny(403, d.reason);
+        const denial = deny(403, 'backend_denied', d.reason);
+        this.logDenied(req, denial, idKey, token);
+        return denial;
       }
       case 'redirect':
         // AUTH-SPEC §2.4: no session, nothing cached beyond this request.
@@ -443,7 +447,8 @@ export class Sessions implements SessionManager, SessionHost {
         return { allow: false, status: 302, reason: 'redirect', location: d.location };
       case 'unavailable':
         // AUTH-SPEC §4.2 / §4.3: nothing to keep for a session that never opened.
-        this.logDenied(req, `failed_to_open_session (${d.reason})`, idKey, token);
+        // The client is told only that the session could not open; the log says why.
+        this.logDenied(req, deny(403, 'failed_to_open_session', d.reason), idKey, token);
         return deny(403, 'failed_to_open_session');
     }
   }
@@ -495,7 +500,7 @@ export class Sessions implements SessionManager, SessionHost {
     if (backend !== undefined) {
       this.scheduleCheck(s, d.retry === true ? retryDelayMs(1, d.authDurationSec) : undefined);
     }
-    if (s.proto === 'hls') this.armIdle(s);
+    if (perRequest(s.proto)) this.armIdle(s);
     this.applyLimits(s, true);
     return s;
   }
@@ -596,7 +601,7 @@ export class Sessions implements SessionManager, SessionHost {
     s.nextCheckAt = this.clock.now() + delay;
     if (s.recheckTimer !== undefined) this.clock.clearTimeout(s.recheckTimer);
     s.recheckTimer = undefined;
-    if (s.proto === 'hls') return;
+    if (perRequest(s.proto)) return;
     s.recheckTimer = this.clock.setTimeout(() => {
       s.recheckTimer = undefined;
       void this.recheck(s);
@@ -667,7 +672,7 @@ export class Sessions implements SessionManager, SessionHost {
     s.lastAccessAt = now;
     // AUTH-SPEC §4.1: an HLS request past the due time triggers the re-check in the background;
     // this request is still answered from the granted state.
-    if (s.proto === 'hls' && now >= s.nextCheckAt && !s.checking && s.backend !== undefined) {
+    if (perRequest(s.proto) && now >= s.nextCheckAt && !s.checking && s.backend !== undefined) {
       void this.recheck(s);
     }
   }
@@ -869,7 +874,7 @@ export class Sessions implements SessionManager, SessionHost {
 
   private logDenied(
     req: ClientRequest,
-    reason: string,
+    denial: Denial,
     idKey: string | undefined,
     token: string | undefined,
   ): void {
@@ -882,7 +887,8 @@ export class Sessions implements SessionManager, SessionHost {
         ip: req.ip,
         idKey,
         token_hash: tokenHash(token),
-        reason,
+        reason: denial.reason,
+        ...(denial.detail !== undefined ? { detail: denial.detail } : {}),
       },
       'session denied',
     );
@@ -982,6 +988,11 @@ export class Sessions implements SessionManager, SessionHost {
       if (!this.stopped) this.armSweep();
     }, SWEEP_MS);
   }
+}
+
+/** A session that closed while being admitted lost to a limit; the client is told which. */
+function banDenial(reason: CloseReason | undefined): DenyReason {
+  return reason === 'duplicated_user_id' ? 'duplicated_user_id' : 'session_limit';
 }
 
 /** AUTH-SPEC §7.5: admin view sessions are never counted against limits. */

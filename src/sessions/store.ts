@@ -1,13 +1,12 @@
 /**
- * Where open sessions, bans and per-user counts live (SPEC §7). The manager talks to this
- * interface only, so a shared (Redis) store can later replace the in-memory one.
+ * Where this node's open sessions, cached denials and bans, and per-user counts live (SPEC §7).
  *
  * The interface is synchronous on purpose: a decision reads counts and writes a session in
  * one turn of the event loop, so two concurrent grants cannot both squeeze under a limit
- * (STYLE §7.3). A cluster store keeps a local replica behind the same calls and publishes
- * its writes; it does not make the hot path wait on the network.
+ * (STYLE §7.3). Sharing across origins is a separate, asynchronous layer (cluster.ts) that
+ * the enforcement room consults beside this store; the hot path never waits on the network.
  */
-import type { Proto, SessionKind } from './types.js';
+import { perRequest, PROTOS, type Proto, type SessionKind } from '../core/proto.js';
 
 /** What the store needs to index a session. */
 export interface StoredSession {
@@ -46,8 +45,8 @@ export interface SessionStore<S extends StoredSession> {
   /** Re-indexes a session whose user id changed on an update grant. */
   reindexUser(s: S, previousUserId?: string): void;
   get(id: string): S | undefined;
-  /** The open HLS play session for an identity key (AUTH-SPEC §3.5 reuse). */
-  hlsByIdKey(idKey: string): S | undefined;
+  /** The open per-request (HLS) play session of an identity key (AUTH-SPEC §3.5 reuse). */
+  perRequestByIdKey(idKey: string): S | undefined;
   all(): S[];
   /** Open sessions of one user id and kind, for X-Max-Sessions and X-Unique. */
   byUser(kind: SessionKind, userId: string): S[];
@@ -70,13 +69,13 @@ export interface SessionStore<S extends StoredSession> {
 }
 
 function emptyByProto(): Record<Proto, number> {
-  return { rtmp: 0, rtsp: 0, hls: 0, tshttp: 0 };
+  return Object.fromEntries(PROTOS.map((p) => [p, 0])) as Record<Proto, number>;
 }
 
 /** The default single-node store: maps with incrementally kept counters. */
 export class MemoryStore<S extends StoredSession> implements SessionStore<S> {
   private readonly sessions = new Map<string, S>();
-  private readonly hls = new Map<string, S>();
+  private readonly perRequest = new Map<string, S>();
   private readonly users = new Map<string, Set<S>>();
   private readonly names = new Map<string, Set<S>>();
   private readonly banMap = new Map<string, BanEntry>();
@@ -93,7 +92,7 @@ export class MemoryStore<S extends StoredSession> implements SessionStore<S> {
     if (s.kind === 'play') {
       this.playTotal++;
       this.playByName.set(s.name, (this.playByName.get(s.name) ?? 0) + 1);
-      if (s.proto === 'hls') this.hls.set(s.idKey, s);
+      if (perRequest(s.proto)) this.perRequest.set(s.idKey, s);
     }
     let byName = this.names.get(s.name);
     if (!byName) this.names.set(s.name, (byName = new Set()));
@@ -114,7 +113,7 @@ export class MemoryStore<S extends StoredSession> implements SessionStore<S> {
       const n = (this.playByName.get(s.name) ?? 1) - 1;
       if (n > 0) this.playByName.set(s.name, n);
       else this.playByName.delete(s.name);
-      if (this.hls.get(s.idKey) === s) this.hls.delete(s.idKey);
+      if (this.perRequest.get(s.idKey) === s) this.perRequest.delete(s.idKey);
     }
     const byName = this.names.get(s.name);
     byName?.delete(s);
@@ -148,8 +147,8 @@ export class MemoryStore<S extends StoredSession> implements SessionStore<S> {
     return this.sessions.get(id);
   }
 
-  hlsByIdKey(idKey: string): S | undefined {
-    return this.hls.get(idKey);
+  perRequestByIdKey(idKey: string): S | undefined {
+    return this.perRequest.get(idKey);
   }
 
   all(): S[] {

@@ -5,10 +5,8 @@
  */
 
 import type { AuthSpec, ProtocolsConfig } from '../config/types.js';
-
-/** Protocol names as sent to backends (SPEC §4). */
-export type Proto = 'rtmp' | 'rtsp' | 'hls' | 'tshttp';
-export type SessionKind = 'play' | 'publish';
+import type { Proto, SessionKind } from '../core/proto.js';
+import type { CloseReason, DenyReason } from '../core/reasons.js';
 
 export interface ClientRequest {
   kind: SessionKind;
@@ -32,15 +30,13 @@ export type Denial = {
   allow: false;
   /** 403 denied, 302 redirect (see `location`), 404 unknown stream. */
   status: 403 | 302 | 404;
-  /** Short diagnostic (`backend_denied`, `cached_negative`, `wrong_password`, …); never parsed by clients. */
-  reason: string;
+  reason: DenyReason;
+  /** The backend's own word for a `backend_denied` (`jwt_expired`, `rule_denied_ip`, …). */
+  detail?: string;
   location?: string;
 };
 
 export type Decision = { allow: true; session: Session } | Denial;
-
-/** Why a session ended, as recorded in history. */
-export type CloseReason = string;
 
 export interface Session {
   /** UUID sent to the backend as `session_id`. */

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { MediaBus } from '../media/bus.js';
 import type { ProtocolsConfig, StreamConfig } from '../config/types.js';
 import { protocolAllowed } from '../config/resolve.js';
-import type { Proto } from '../sessions/types.js';
+import type { Proto } from '../core/proto.js';
 import { FfmpegInput } from './ffmpeg-input.js';
 import { Source } from './source.js';
 import { redactSecrets } from '../log.js';

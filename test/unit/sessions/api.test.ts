@@ -100,7 +100,7 @@ test('GET /api/history filters; DELETE /api/bans/{key} clears a denial', async (
   assert.equal((await call('DELETE', `/api/bans/${key}`)).status, 404);
   h.backend.answer = () => allow({ userId: 'u7' });
   const s = granted(await h.manager.open(request({ token: 'x' })));
-  s.close('client_gone');
+  s.close('client_closed');
   const f = (await call('GET', `/api/history?user_id=u7&from=${s.openedAt}`)).body as { history: unknown[] };
   assert.equal(f.history.length, 1);
   const none = (await call('GET', '/api/history?user_id=nobody')).body as { history: unknown[] };

@@ -8,16 +8,12 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import type { AuthBackend, AuthContext, AuthDecision, AuthRequest } from '../../../src/auth/backend.js';
 import { FakeClock } from '../../../src/clock.js';
-import type { AuthBackendConfig, AuthSpec, Config, SessionKey } from '../../../src/config/types.js';
+import type { AuthBackendConfig, AuthSpec, Config } from '../../../src/config/types.js';
+import type { Proto, SessionKind } from '../../../src/core/proto.js';
+import type { SessionKey } from '../../../src/core/session-keys.js';
 import { SqliteHistory } from '../../../src/sessions/history.js';
 import { Sessions } from '../../../src/sessions/manager.js';
-import type {
-  ClientRequest,
-  Proto,
-  Session,
-  SessionKind,
-  StreamPolicy,
-} from '../../../src/sessions/types.js';
+import type { ClientRequest, Session, StreamPolicy } from '../../../src/sessions/types.js';
 
 const loc = { file: 'test.conf', line: 1, col: 1 };
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SqliteHistory, historyPath } from '../../../src/sessions/history.js';
-import { tokenHash } from '../../../src/sessions/identity.js';
+import { tokenHash } from '../../../src/core/secrets.js';
 import { allow, granted, harness, request } from './helpers.js';
 
 test('§12.27: a closed session is in history with user_id, bytes, opened_at, closed_at; token only hashed', async () => {
@@ -18,8 +18,8 @@ test('§12.27: a closed session is in history with user_id, bytes, opened_at, cl
   );
   s.addBytes(5000);
   await h.clock.advance(42_000);
-  s.close('client_gone');
-  s.close('again');
+  s.close('client_closed');
+  s.close('kicked');
   const rows = h.history.query({});
   assert.equal(rows.length, 1);
   assert.deepEqual(rows[0], {
@@ -32,7 +32,7 @@ test('§12.27: a closed session is in history with user_id, bytes, opened_at, cl
     bytes: 5000,
     opened_at: s.openedAt,
     closed_at: s.openedAt + 42_000,
-    close_reason: 'client_gone',
+    close_reason: 'client_closed',
     user_agent: 'VLC',
     referer: 'http://r/',
   });

@@ -1,7 +1,7 @@
 /** Raw tokens, bearers and passwords never reach the logs (SPEC §7). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { tokenHash } from '../../../src/sessions/identity.js';
+import { tokenHash } from '../../../src/core/secrets.js';
 import { allow, denyD, granted, harness, request, spec, unavailable } from './helpers.js';
 
 const TOKEN = 'Sup3rSecretToken-4242';

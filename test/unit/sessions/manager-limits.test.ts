@@ -125,7 +125,7 @@ test('§5.1 soft: if the excess went away in the grace period nobody is banned',
   const a = granted(await h.manager.open(request({ name: 'live/cam1', proto: 'rtmp', token: 't' })));
   const b = granted(await h.manager.open(request({ name: 'live/cam2', proto: 'rtmp', token: 't' })));
   await h.clock.advance(10 * S);
-  a.close('client_gone');
+  a.close('client_closed');
   await h.clock.advance(30 * S);
   assert.equal(b.closed, false);
   assert.equal(h.manager.bans().length, 0);

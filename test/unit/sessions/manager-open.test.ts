@@ -202,7 +202,7 @@ test('on_play true and no on_play at all -> allow without a backend call, still 
     const h = harness({ policy });
     const s = granted(await h.manager.open(request({ token: 'a' })));
     assert.equal(h.backend.calls.length, 0);
-    s.close('client_gone');
+    s.close('client_closed');
     assert.equal(h.history.query({}).length, 1);
     h.manager.close();
   }

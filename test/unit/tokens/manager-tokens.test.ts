@@ -57,7 +57,8 @@ test('§12.29 in the manager: ks://123?secret=s grants stream1 for 60 s, refuses
   assert.deepEqual(await m.open(request({ name: 'stream2', proto: 'rtmp', token: ks })), {
     allow: false,
     status: 403,
-    reason: 'NO_PRIVILEGE',
+    reason: 'backend_denied',
+    detail: 'NO_PRIVILEGE',
   });
   await clock.advance(59 * S);
   assert.equal(s.closed, false);
@@ -90,7 +91,7 @@ test('§12.25: a valid ADM1 token plays without a backend call, as user admin, r
   // No re-checks: nothing to ask.
   await clock.advance(600 * S);
   assert.equal(backend.calls.length, 0);
-  s.close('client_gone');
+  s.close('client_closed');
   assert.equal(history.query({ user_id: 'admin' }).length, 1);
   assert.ok(lines.every((l) => !l.includes(token)));
   // A bad HMAC is an ordinary token: the backend decides.
