@@ -4,9 +4,10 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Listen } from './config/types.js';
+import type { CloseReason } from './core/reasons.js';
 
 export interface TcpClient {
-  close(reason: string): void;
+  close(reason: CloseReason): void;
 }
 
 export class TcpListener {
