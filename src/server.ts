@@ -1,6 +1,7 @@
 /**
- * Server: builds the core (stream registry, session manager, history, HTTP front) from
- * a Config and starts the protocol adapters it is given. It never imports an adapter
+ * The composition root: builds the core (stream registry, session manager, history, HTTP
+ * front) from a Config, wires what crosses rooms (backend overrides into streams, API and
+ * admin routes) and starts the protocol adapters it is given. It never imports an adapter
  * itself; src/main.ts passes them in, which keeps the core protocol-blind.
  */
 import type { Logger } from 'pino';
@@ -12,7 +13,10 @@ import { registerStreamRoutes } from './api/streams-api.js';
 import { registerAdminRoutes } from './admin/index.js';
 import { StreamRegistry } from './streams/registry.js';
 import { ffmpegPath } from './streams/ffmpeg-input.js';
+import { registerSessionRoutes } from './api/sessions-api.js';
+import { registerTokenRoutes } from './api/tokens-api.js';
 import { createSessionCore, type SessionCore } from './sessions/index.js';
+import { AdminView } from './tokens/admin-view.js';
 
 export interface RunningServer {
   core: Core;
@@ -30,7 +34,15 @@ export async function startServer(
   const log = options.log;
   const router = new HttpRouter();
   const registry = new StreamRegistry(config, { log, ffmpeg: ffmpegPath() });
-  const sessionCore: SessionCore = createSessionCore({ config: () => config, registry, router, log });
+  // AUTH-SPEC §7.5: one secret per process (or STREAMGATE_ADMIN_VIEW_SECRET) for ADM1 tokens.
+  const adminView = new AdminView();
+  const sessionCore: SessionCore = createSessionCore({
+    config,
+    log,
+    adminView,
+    policy: (name) => registry.configFor(name),
+    onConfigOverride: (name, partial) => registry.resolve(name)?.applyOverride(partial),
+  });
   const core: Core = { config: () => config, log, registry, sessions: sessionCore.manager, router };
 
   const reload = async (next: Config): Promise<unknown> => {
@@ -52,6 +64,8 @@ export async function startServer(
     },
   });
 
+  registerSessionRoutes(router, sessionCore.manager, sessionCore.history);
+  registerTokenRoutes(router, adminView, () => config);
   registerAdminRoutes(router);
 
   const adapters = options.adapters.map((f) => f(core)).filter((a): a is ProtocolAdapter => a !== undefined);

@@ -1,73 +1,54 @@
 /**
- * Builds the session side of the core: the manager, its history store and its API
- * routes, and connects backend config overrides to the streams they change.
+ * Builds the session side of the core from a Config: the history store, the shared cluster
+ * store when `session_store` is set, and the manager over them. The composition root
+ * (src/server.ts) gives it what reaches outside sessions (stream policies, overrides, admin
+ * view tokens) and registers the API routes.
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import type { CloseReason } from '../core/reasons.js';
-import type { HttpRouter } from '../http/router.js';
-import type { StreamRegistry } from '../streams/registry.js';
-import { registerSessionRoutes } from '../api/sessions-api.js';
-import { registerTokenRoutes } from '../api/tokens-api.js';
-import { AdminView } from '../tokens/admin-view.js';
-import { openHistory } from './history.js';
 import { RedisCluster } from './cluster.js';
-import { Sessions } from './manager.js';
+import { openHistory, type HistoryStore } from './history.js';
+import { Sessions, type SessionManagerOptions } from './manager.js';
 
 export interface SessionCore {
   manager: Sessions;
+  history: HistoryStore;
   reconfigure(config: Config): void;
   closeAll(reason: CloseReason): void;
   close(): void;
 }
 
-export function createSessionCore(deps: {
-  config: () => Config;
-  registry: StreamRegistry;
-  router: HttpRouter;
-  log: Logger;
-}): SessionCore {
-  const history = openHistory(deps.config().history);
-  const storeUrl = deps.config().sessionStore;
+export function createSessionCore(
+  deps: { config: Config; log: Logger } & Pick<
+    SessionManagerOptions,
+    'policy' | 'onConfigOverride' | 'adminView'
+  >,
+): SessionCore {
+  const { config, log } = deps;
+  const history = openHistory(config.history);
+  const storeUrl = config.sessionStore;
   // SPEC §7: with a shared store, bans, per-user limits and X-Unique hold across origins.
   const cluster =
     storeUrl === undefined
       ? undefined
-      : new RedisCluster(storeUrl, deps.log, (kick) => manager.uniqueHandler()(kick));
+      : new RedisCluster(storeUrl, log, (kick) => manager.uniqueHandler()(kick));
   if (storeUrl !== undefined) {
-    deps.log.info(
-      { session_store: storeUrl.replace(/\/\/[^/@]*@/, '//[redacted]@') },
-      'sharing session state',
-    );
+    log.info({ session_store: storeUrl.replace(/\/\/[^/@]*@/, '//[redacted]@') }, 'sharing session state');
   }
-  // AUTH-SPEC §7.5: one secret per process (or STREAMGATE_ADMIN_VIEW_SECRET) for ADM1 tokens.
-  const adminView = new AdminView();
   const manager: Sessions = new Sessions({
-    config: deps.config(),
-    policy: (name) => deps.registry.configFor(name),
-    log: deps.log,
+    config,
+    policy: deps.policy,
+    log,
     history,
-    adminView,
+    ...(deps.onConfigOverride ? { onConfigOverride: deps.onConfigOverride } : {}),
+    ...(deps.adminView ? { adminView: deps.adminView } : {}),
     ...(cluster ? { cluster } : {}),
-    onConfigOverride: (name, partial) => {
-      const stream = deps.registry.resolve(name);
-      if (!stream) return;
-      stream.applyOverride(partial).then(
-        ({ changed, closedProtocols }) => {
-          if (!changed) return;
-          deps.log.info({ stream: name, closedProtocols }, 'stream config overridden by backend');
-          for (const proto of closedProtocols) manager.closeProtocol(name, proto, 'config_changed');
-        },
-        (err: unknown) =>
-          deps.log.warn({ stream: name, err: (err as Error).message }, 'backend config override ignored'),
-      );
-    },
   });
-  registerSessionRoutes(deps.router, manager, history);
-  registerTokenRoutes(deps.router, adminView, deps.config);
   return {
     manager,
-    reconfigure: (config) => manager.reconfigure(config),
+    history,
+    reconfigure: (next) => manager.reconfigure(next),
     closeAll: (reason) => manager.closeAll(reason),
     close: () => {
       manager.close();

@@ -12,7 +12,7 @@ import type { AuthBackendConfig, AuthSpec, Config } from '../../../src/config/ty
 import type { Proto, SessionKind } from '../../../src/core/proto.js';
 import type { SessionKey } from '../../../src/core/session-keys.js';
 import { SqliteHistory } from '../../../src/sessions/history.js';
-import { Sessions } from '../../../src/sessions/manager.js';
+import { Sessions, type ConfigOverrideResult } from '../../../src/sessions/manager.js';
 import type { ClientRequest, Session, StreamPolicy } from '../../../src/sessions/types.js';
 
 const loc = { file: 'test.conf', line: 1, col: 1 };
@@ -142,7 +142,13 @@ export interface Harness {
 
 /** A manager on a FakeClock whose every backend is one FakeBackend; stream `live/cam1` exists. */
 export function harness(
-  opts: { policy?: StreamPolicy; config?: Partial<Config>; backends?: (s: AuthSpec) => AuthBackend } = {},
+  opts: {
+    policy?: StreamPolicy;
+    config?: Partial<Config>;
+    backends?: (s: AuthSpec) => AuthBackend;
+    /** What the stream reports when an override is applied; by default nothing runs the stream. */
+    override?: (name: string, partial: Record<string, unknown>) => ConfigOverrideResult | undefined;
+  } = {},
 ): Harness {
   const clock = new FakeClock();
   const backend = new FakeBackend();
@@ -161,7 +167,10 @@ export function harness(
     clock,
     log,
     history,
-    onConfigOverride: (name, partial) => overrides.push({ name, partial }),
+    onConfigOverride: (name, partial) => {
+      overrides.push({ name, partial });
+      return opts.override?.(name, partial);
+    },
     backendFactory: opts.backends ?? (() => backend),
   });
   return { clock, backend, manager, history, lines, policies, overrides };

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import type { AuthBackend } from '../../../src/auth/backend.js';
 import { createBackend } from '../../../src/auth/index.js';
 import { identityKey } from '../../../src/sessions/identity.js';
+import type { ConfigOverrideResult } from '../../../src/sessions/manager.js';
 import { allow, chainConfig, config, denyD, granted, harness, keys, request, spec } from './helpers.js';
 
 test('§12.1: HLS with a token, backend 200 -> one new_session GET, auth duration 180 s', async () => {
@@ -236,12 +237,15 @@ test('config override in a grant goes to onConfigOverride; an override that disa
   granted(await h.manager.open(request({ token: 'a' })));
   assert.deepEqual(h.overrides, [{ name: 'live/cam1', partial: { inputs: [{ url: 'fake://fake' }] } }]);
 
-  const g = harness();
-  g.backend.answer = () => allow({ config: { protocols: { hls: false } } });
   // The stream applies the override synchronously: HLS is off from now on.
   const off = { onPlay: spec('http://b/auth'), protocols: { whitelist: false, flags: { hls: false } } };
-  const m = g.manager as unknown as { onConfigOverride: (n: string) => void };
-  m.onConfigOverride = (n) => g.policies.set(n, off);
+  const g = harness({
+    override: (n) => {
+      g.policies.set(n, off);
+      return { ok: true, changed: true, closedProtocols: ['hls'] };
+    },
+  });
+  g.backend.answer = () => allow({ config: { protocols: { hls: false } } });
   assert.deepEqual(await g.manager.open(request({ token: 'a' })), {
     allow: false,
     status: 403,
@@ -251,15 +255,39 @@ test('config override in a grant goes to onConfigOverride; an override that disa
   g.manager.close();
 });
 
-test('a throwing override callback does not turn the grant into a deny (§2.3)', async () => {
-  const h = harness();
-  h.backend.answer = () => allow({ config: { bogus: 1 } });
-  const m = h.manager as unknown as { onConfigOverride: () => void };
-  m.onConfigOverride = () => {
-    throw new Error('unknown key bogus');
-  };
-  granted(await h.manager.open(request({ token: 'a' })));
+test("an override that switches a protocol off closes that protocol's open sessions", async () => {
+  let result: ConfigOverrideResult | undefined = undefined;
+  const h = harness({ override: () => result });
+  const rtmp = granted(await h.manager.open(request({ proto: 'rtmp', token: 'a' })));
+  const hls = granted(await h.manager.open(request({ proto: 'hls', token: 'b' })));
+  const killed: string[] = [];
+  rtmp.onKill((r) => killed.push(r));
+  result = { ok: true, changed: true, closedProtocols: ['rtmp'] };
+  h.backend.answer = () => allow({ config: { protocols: { rtmp: false } } });
+  granted(await h.manager.open(request({ proto: 'hls', token: 'c' })));
+  assert.deepEqual(killed, ['config_changed']);
+  assert.equal(rtmp.closed, true);
+  assert.equal(hls.closed, false);
   h.manager.close();
+});
+
+test('a refused or throwing override does not turn the grant into a deny (§2.3)', async () => {
+  const refused = harness({
+    override: () => ({ ok: false, error: "override key 'bogus' is not supported" }),
+  });
+  refused.backend.answer = () => allow({ config: { bogus: 1 } });
+  granted(await refused.manager.open(request({ token: 'a' })));
+  assert.ok(refused.lines.some((l) => l.includes('"event":"config_override_refused"')));
+  refused.manager.close();
+
+  const throwing = harness({
+    override: () => {
+      throw new Error('unknown key bogus');
+    },
+  });
+  throwing.backend.answer = () => allow({ config: { bogus: 1 } });
+  granted(await throwing.manager.open(request({ token: 'a' })));
+  throwing.manager.close();
 });
 
 test('embedded default: auth://loopback_publish without backends allows loopback only', async () => {

@@ -1,0 +1,198 @@
+/**
+ * A granted session: the state AUTH-SPEC §11 `SessionRecord` lists, the adapter's kill hooks,
+ * and the history row it leaves when it closes. The manager owns its lifecycle; the session
+ * only calls back into its host for what touches shared state (touch, close).
+ */
+import type { AuthBackend } from '../auth/backend.js';
+import type { AuthSpec } from '../config/types.js';
+import type { Proto, SessionKind } from '../core/proto.js';
+import type { CloseReason } from '../core/reasons.js';
+import { tokenHash } from '../core/secrets.js';
+import type { TimerHandle } from '../clock.js';
+import type { HistoryRow } from './history.js';
+import type { ClientRequest, Session } from './types.js';
+
+/** The manager's internals a session calls back into. */
+export interface SessionHost {
+  touchSession(s: ManagedSession): void;
+  closeSession(s: ManagedSession, reason: CloseReason): void;
+}
+
+/** What the backend (or the local policy) granted: the values limits and re-checks read. */
+export interface Grant {
+  userId?: string;
+  maxSessions?: number;
+  unique?: boolean;
+  authDurationSec: number;
+}
+
+export interface SessionInit {
+  host: SessionHost;
+  /** UUID sent to the backend as `session_id`. */
+  id: string;
+  idKey: string;
+  /** Creation order; breaks ties between sessions opened in the same millisecond. */
+  seq: number;
+  req: ClientRequest;
+  /** The client's token, or the one generated for it. */
+  token: string;
+  openedAt: number;
+  /** The spec and backend that granted it; both absent for sessions no backend re-checks. */
+  spec?: AuthSpec;
+  backend?: AuthBackend;
+  grant: Grant;
+  /** Opened with an admin view token (AUTH-SPEC §7.5). */
+  adminView?: boolean;
+}
+
+export class ManagedSession implements Session {
+  readonly id: string;
+  readonly idKey: string;
+  readonly seq: number;
+  readonly kind: SessionKind;
+  readonly proto: Proto;
+  readonly name: string;
+  readonly ip: string;
+  readonly token: string;
+  readonly tokenHash: string;
+  readonly openedAt: number;
+  readonly req: ClientRequest;
+  readonly spec: AuthSpec | undefined;
+  readonly backend: AuthBackend | undefined;
+  /** Recorded, never counted against limits (AUTH-SPEC §7.5). */
+  readonly adminView: boolean;
+  userId: string | undefined;
+  maxSessions: number | undefined;
+  unique: boolean;
+  authDurationSec: number;
+  bytes = 0;
+  lastAccessAt: number;
+  lastVerifyAt: number;
+  requestNumber = 0;
+  /** Consecutive unavailable answers to re-checks (AUTH-SPEC §4.3 back-off). */
+  failures = 0;
+  /** When the next update_session is due (persistent: timer; per request: on the next request). */
+  nextCheckAt: number;
+  checking = false;
+  closed = false;
+  closeReason: CloseReason | undefined;
+  /** Set when the manager (not the adapter) ended the session; late onKill registrations still fire. */
+  killReason: CloseReason | undefined;
+  recheckTimer: TimerHandle | undefined;
+  idleTimer: TimerHandle | undefined;
+  private readonly host: SessionHost;
+  private readonly killers: ((reason: CloseReason) => void)[] = [];
+
+  constructor(init: SessionInit) {
+    this.host = init.host;
+    this.id = init.id;
+    this.idKey = init.idKey;
+    this.seq = init.seq;
+    this.req = init.req;
+    this.kind = init.req.kind;
+    this.proto = init.req.proto;
+    this.name = init.req.name;
+    this.ip = init.req.ip;
+    this.token = init.token;
+    this.tokenHash = tokenHash(init.token) ?? '';
+    this.openedAt = init.openedAt;
+    this.spec = init.spec;
+    this.backend = init.backend;
+    this.adminView = init.adminView === true;
+    this.userId = init.grant.userId;
+    this.maxSessions = init.grant.maxSessions ?? init.spec?.maxSessions;
+    this.unique = init.grant.unique === true;
+    this.authDurationSec = init.grant.authDurationSec;
+    this.lastAccessAt = init.openedAt;
+    this.lastVerifyAt = init.openedAt;
+    this.nextCheckAt = init.openedAt + init.grant.authDurationSec * 1000;
+  }
+
+  get softLimitation(): boolean {
+    return this.spec?.softLimitation ?? false;
+  }
+
+  addBytes(n: number): void {
+    if (n > 0) this.bytes += n;
+  }
+
+  touch(): void {
+    this.host.touchSession(this);
+  }
+
+  onKill(kill: (reason: CloseReason) => void): void {
+    if (this.killReason !== undefined) {
+      kill(this.killReason);
+      return;
+    }
+    if (!this.closed) this.killers.push(kill);
+  }
+
+  close(reason: CloseReason): void {
+    this.host.closeSession(this, reason);
+  }
+
+  /** Runs the adapter's kill callbacks once; a throwing callback does not stop the others. */
+  runKillers(reason: CloseReason, onError: (err: unknown) => void): void {
+    this.killReason = reason;
+    for (const fn of this.killers.splice(0)) {
+      try {
+        fn(reason);
+      } catch (err) {
+        onError(err);
+      }
+    }
+  }
+
+  /** The SPEC §7 history record: a token hash, never the token. */
+  historyRow(closedAt: number, reason: CloseReason): HistoryRow {
+    return {
+      id: this.id,
+      user_id: this.userId ?? null,
+      name: this.name,
+      proto: this.proto,
+      ip: this.ip,
+      token_hash: this.tokenHash,
+      bytes: this.bytes,
+      opened_at: this.openedAt,
+      closed_at: closedAt,
+      close_reason: reason,
+      user_agent: this.req.userAgent ?? null,
+      referer: this.req.referer ?? null,
+    };
+  }
+
+  /** The JSON view of `GET /api/sessions`: never the raw token (SPEC §7). */
+  toJSON(): Record<string, unknown> {
+    return {
+      id: this.id,
+      id_key: this.idKey,
+      type: this.kind,
+      name: this.name,
+      proto: this.proto,
+      ip: this.ip,
+      user_id: this.userId ?? null,
+      token_hash: this.tokenHash,
+      bytes: this.bytes,
+      opened_at: this.openedAt,
+      last_access_at: this.lastAccessAt,
+      last_verify_at: this.lastVerifyAt,
+      auth_duration: this.authDurationSec,
+      max_sessions: this.maxSessions ?? null,
+      unique: this.unique,
+      soft_limitation: this.softLimitation,
+      user_agent: this.req.userAgent ?? null,
+      referer: this.req.referer ?? null,
+    };
+  }
+}
+
+/** AUTH-SPEC §7.5: admin view sessions are never counted against limits. */
+export function counted(sessions: ManagedSession[]): ManagedSession[] {
+  return sessions.some((s) => s.adminView) ? sessions.filter((s) => !s.adminView) : sessions;
+}
+
+export function errName(err: unknown): string {
+  if (err instanceof Error) return err.name;
+  return typeof err;
+}
