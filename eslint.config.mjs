@@ -12,6 +12,72 @@ const noIo = {
   message: 'wire/ is sans-IO: take bytes, return values; the adapter does I/O.',
 };
 
+/**
+ * The core's layers, bottom up (ARCHITECTURE.md "Layers"): a module may import its own layer
+ * and the ones below, never one above. `core` is the shared vocabulary and imports nothing.
+ * Above `sessions` sit http/, api/, admin/, the adapters and the composition root.
+ */
+const ROOT_MODULES = ['server', 'main', 'adapter', 'client-conn', 'tcp-listener'];
+const UPPER_DIRS = ['sessions', 'http', 'api', 'admin', 'cli'];
+const LAYERS = {
+  media: ['config', 'tokens', 'auth', 'streams', ...UPPER_DIRS],
+  config: ['media', 'tokens', 'auth', 'streams', ...UPPER_DIRS],
+  tokens: ['media', 'auth', 'streams', ...UPPER_DIRS],
+  auth: ['media', 'streams', ...UPPER_DIRS],
+  streams: ['tokens', 'auth', ...UPPER_DIRS],
+  sessions: ['media', 'streams', 'http', 'api', 'admin', 'cli'],
+};
+const layerRules = [
+  {
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../*'],
+              message: 'src/core is the vocabulary every layer speaks; it imports nothing.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  ...Object.entries(LAYERS).map(([layer, above]) => ({
+    files: [`src/${layer}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            noProtocols,
+            {
+              group: [...above.map((d) => `**/${d}/**`), ...ROOT_MODULES.map((m) => `../${m}.js`)],
+              message: `src/${layer} must not import a layer above it (ARCHITECTURE.md "Layers").`,
+            },
+          ],
+        },
+      ],
+    },
+  })),
+];
+
+/** Adapters see the core through its interfaces: never the composition root or the session internals. */
+const adapterContract = {
+  group: [
+    '**/src/server.js',
+    '**/src/main.js',
+    '**/src/api/**',
+    '**/src/admin/**',
+    '**/src/cli/**',
+    '**/src/sessions/*',
+    '!**/src/sessions/types.js',
+  ],
+  message:
+    'adapters receive the core through src/adapter.ts and src/sessions/types.ts, never the root or internals.',
+};
+
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'test-artifacts/**', 'data/**', 'test/fixtures/**'] },
   ...tseslint.configs.recommended,
@@ -27,6 +93,7 @@ export default tseslint.config(
     ignores: ['src/main.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [noProtocols] }] },
   },
+  ...layerRules,
   ...PROTOCOLS.flatMap((p) => {
     const others = {
       group: PROTOCOLS.filter((o) => o !== p).map((o) => `**/protocols/${o}/**`),
@@ -36,7 +103,7 @@ export default tseslint.config(
       {
         files: [`protocols/${p}/**/*.ts`],
         ignores: [`protocols/${p}/wire/**`],
-        rules: { 'no-restricted-imports': ['error', { patterns: [others] }] },
+        rules: { 'no-restricted-imports': ['error', { patterns: [others, adapterContract] }] },
       },
       {
         files: [`protocols/${p}/wire/**/*.ts`],
@@ -47,6 +114,7 @@ export default tseslint.config(
               patterns: [
                 noIo,
                 others,
+                adapterContract,
                 { group: ['**/src/*', '!**/src/media'], message: 'wire/ may use pure media formats only.' },
               ],
             },

@@ -91,12 +91,6 @@ function queryParam(req: AuthRequest, name: string): string | undefined {
   return v === null || v === '' ? undefined : v;
 }
 
-/** AUTH-SPEC §10.5 / §10.7: a `/ks/<KS>/` path segment. */
-export function ksFromPath(path: string): string | undefined {
-  const m = /(?:^|\/)ks\/([^/?#]+)/.exec(path);
-  return m?.[1] !== undefined ? decode(m[1]) : undefined;
-}
-
 /** Where the KS sits (AUTH-SPEC §10.7): the `ks` query parameter, else the `token` one. */
 export function ksFromRequest(req: AuthRequest): string | undefined {
   return queryParam(req, 'ks') ?? req.token;

@@ -77,15 +77,6 @@ export function splitAvcc(data: Buffer, lengthSize = 4): Buffer[] {
   return out;
 }
 
-const START_CODE = Buffer.from([0, 0, 0, 1]);
-
-/** AVCC/HVCC → Annex B with 4-byte start codes. */
-export function avccToAnnexB(data: Buffer, lengthSize = 4): Buffer {
-  const parts: Buffer[] = [];
-  for (const nal of splitAvcc(data, lengthSize)) parts.push(START_CODE, nal);
-  return Buffer.concat(parts);
-}
-
 /** NAL units → AVCC with 4-byte big-endian lengths (the layout of Frame.data). */
 export function nalsToAvcc(nals: readonly Buffer[]): Buffer {
   let size = 0;

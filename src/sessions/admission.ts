@@ -22,6 +22,7 @@ import type { ClusterStore } from './cluster.js';
 import type { Enforcement } from './enforcement.js';
 import { generateToken, identityKey } from './identity.js';
 import { retryDelayMs } from './limits.js';
+import { ADMIN_VIEW_USER_ID } from '../tokens/admin-view.js';
 import type { Rechecks } from './rechecks.js';
 import { ManagedSession, type Grant, type SessionHost } from './session.js';
 import type { SessionStore } from './store.js';
@@ -150,7 +151,7 @@ export class Admission {
       idKey,
       token,
       randomUUID(),
-      { userId: 'admin', authDurationSec: this.deps.config().defaultAuthDuration },
+      { userId: ADMIN_VIEW_USER_ID, authDurationSec: this.deps.config().defaultAuthDuration },
       { adminView: true },
     );
     this.deps.log.info(
