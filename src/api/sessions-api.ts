@@ -8,7 +8,7 @@ import type { HttpRouter } from '../http/router.js';
 import { pathPattern } from '../http/router.js';
 import type { HistoryFilter, HistoryStore } from '../sessions/history.js';
 import type { Sessions } from '../sessions/manager.js';
-import type { Proto } from '../core/proto.js';
+import { isProto } from '../core/proto.js';
 
 /** The manager operations these routes use; `Sessions` provides them. */
 export type SessionsApiManager = Pick<Sessions, 'list' | 'get' | 'kick' | 'reauth' | 'unban' | 'bans'>;
@@ -27,8 +27,6 @@ function noContent(res: ServerResponse): void {
   res.writeHead(204);
   res.end();
 }
-
-const PROTOS: readonly string[] = ['rtmp', 'rtsp', 'hls', 'tshttp'];
 
 /** Epoch milliseconds or an ISO 8601 date; undefined when absent, NaN when unparsable. */
 export function parseTime(raw: string | null): number | undefined {
@@ -57,14 +55,14 @@ export function registerSessionRoutes(
   router.add('GET', pathPattern('/api/sessions'), (_req, res, ctx) => {
     const q = ctx.url.searchParams;
     const proto = q.get('proto');
-    if (proto !== null && !PROTOS.includes(proto)) {
+    if (proto !== null && !isProto(proto)) {
       sendJson(res, 400, { error: 'bad_proto' });
       return;
     }
     const sessions = manager.list({
       name: q.get('name') ?? undefined,
       userId: q.get('user_id') ?? undefined,
-      proto: (proto ?? undefined) as Proto | undefined,
+      proto: proto ?? undefined,
     });
     sendJson(res, 200, { sessions });
   });
