@@ -26,7 +26,7 @@ export interface RtmpTarget {
 /** Apps whose name is not part of the stream name (`rtmp://host/static/demo` plays `demo`). */
 const DISCARDED_APPS = new Set(['static', 'rtmp']);
 
-export function splitQuery(s: string): [path: string, query: string] {
+function splitQuery(s: string): [path: string, query: string] {
   const i = s.indexOf('?');
   return i < 0 ? [s, ''] : [s.slice(0, i), s.slice(i + 1)];
 }
