@@ -7,6 +7,7 @@
  * VLC split `rtmp://host/live/cam1?token=T` into app `live` and name `cam1?token=T`,
  * and some clients put the query on the app/tcUrl instead (`rtmp://host/live?token=T`).
  */
+import type { Amf0Object, Amf0Value } from '../../src/media/amf0.js';
 
 export interface ConnectInfo {
   app: string;
@@ -21,6 +22,28 @@ export interface RtmpTarget {
   query: URLSearchParams;
   /** The query as the client sent it (stream-name query, else connect query), for the backend's `qs`. */
   qs: string;
+}
+
+/** The connect command object's string fields we use; anything missing or not a string is absent. */
+export function connectInfo(commandObject: Amf0Value | undefined): ConnectInfo {
+  const o = isObject(commandObject) ? commandObject : {};
+  const text = (key: string): string | undefined => {
+    const v = o[key];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const tcUrl = text('tcUrl');
+  const flashVer = text('flashVer');
+  const pageUrl = text('pageUrl');
+  return {
+    app: text('app') ?? '',
+    ...(tcUrl !== undefined ? { tcUrl } : {}),
+    ...(flashVer !== undefined ? { flashVer } : {}),
+    ...(pageUrl !== undefined ? { pageUrl } : {}),
+  };
+}
+
+function isObject(v: Amf0Value | undefined): v is Amf0Object {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Apps whose name is not part of the stream name (`rtmp://host/static/demo` plays `demo`). */
