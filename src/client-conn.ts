@@ -87,7 +87,7 @@ export abstract class ClientConn {
     try {
       decision = await this.sessions.open(req);
     } catch (err) {
-      this.onAuthorizeError(err, req);
+      this.guard(() => this.onAuthorizeError(err, req));
       return undefined;
     }
     if (this.closedFlag || ticket !== this.ticket) {
@@ -107,8 +107,8 @@ export abstract class ClientConn {
 
   /**
    * The session manager threw instead of deciding. By default that is a fault like any other;
-   * a protocol that has a way to tell the client "internal error" overrides this (the
-   * connection may have closed or moved on meanwhile: check `closed`).
+   * a protocol that can tell the client "internal error" overrides this. It runs under `guard`,
+   * also when the answer is no longer wanted (check `closed`).
    */
   protected onAuthorizeError(err: unknown, _req: ClientRequest): void {
     this.fault(err);

@@ -270,3 +270,38 @@ test('rtmp conn: a client that leaves while the manager decides has the late gra
   const stream = registry.resolve('slow/cam1');
   assert.equal(stream?.bus.egress('rtmp', (bus) => new RtmpEgress(bus)).viewers, 0, 'never subscribed');
 });
+
+test('rtmp conn: a session manager that throws refuses with "internal error" and the adapter carries on', async () => {
+  const { log } = captureLog();
+  let asked = 0;
+  const failing = createRtmpAdapter(
+    { host: '127.0.0.1', port: 0 },
+    {
+      registry,
+      sessions: {
+        open: () => {
+          asked++;
+          return Promise.reject(new Error('store unreachable'));
+        },
+        list: () => [],
+      },
+      log,
+    },
+  );
+  await failing.start();
+  try {
+    const failingPort = failing.address()?.port ?? 0;
+    for (const kind of ['play', 'publish'] as const) {
+      const client = await RtmpTestClient.open(failingPort, 'live');
+      await client.start(kind, 'cam1');
+      await client.until(() => client.closed, 'close by the server');
+      assert.deepEqual(
+        client.statuses().map((s) => s.description),
+        ['internal error'],
+      );
+    }
+    assert.equal(asked, 2);
+  } finally {
+    await failing.stop();
+  }
+});
