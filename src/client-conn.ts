@@ -87,7 +87,7 @@ export abstract class ClientConn {
     try {
       decision = await this.sessions.open(req);
     } catch (err) {
-      this.fault(err);
+      this.guard(() => this.onAuthorizeError(err, req));
       return undefined;
     }
     if (this.closedFlag || ticket !== this.ticket) {
@@ -103,6 +103,15 @@ export abstract class ClientConn {
       });
     }
     return decision;
+  }
+
+  /**
+   * The session manager threw instead of deciding. By default that is a fault like any other;
+   * a protocol that can tell the client "internal error" overrides this. It runs under `guard`,
+   * also when the answer is no longer wanted (check `closed`).
+   */
+  protected onAuthorizeError(err: unknown, _req: ClientRequest): void {
+    this.fault(err);
   }
 
   /** Any answer the session manager still owes is no longer wanted. */

@@ -7,6 +7,7 @@
  * VLC split `rtmp://host/live/cam1?token=T` into app `live` and name `cam1?token=T`,
  * and some clients put the query on the app/tcUrl instead (`rtmp://host/live?token=T`).
  */
+import type { Amf0Object, Amf0Value } from '../../src/media/amf0.js';
 
 export interface ConnectInfo {
   app: string;
@@ -23,10 +24,32 @@ export interface RtmpTarget {
   qs: string;
 }
 
+/** The connect command object's string fields we use; anything missing or not a string is absent. */
+export function connectInfo(commandObject: Amf0Value | undefined): ConnectInfo {
+  const o = isObject(commandObject) ? commandObject : {};
+  const text = (key: string): string | undefined => {
+    const v = o[key];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const tcUrl = text('tcUrl');
+  const flashVer = text('flashVer');
+  const pageUrl = text('pageUrl');
+  return {
+    app: text('app') ?? '',
+    ...(tcUrl !== undefined ? { tcUrl } : {}),
+    ...(flashVer !== undefined ? { flashVer } : {}),
+    ...(pageUrl !== undefined ? { pageUrl } : {}),
+  };
+}
+
+function isObject(v: Amf0Value | undefined): v is Amf0Object {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 /** Apps whose name is not part of the stream name (`rtmp://host/static/demo` plays `demo`). */
 const DISCARDED_APPS = new Set(['static', 'rtmp']);
 
-export function splitQuery(s: string): [path: string, query: string] {
+function splitQuery(s: string): [path: string, query: string] {
   const i = s.indexOf('?');
   return i < 0 ? [s, ''] : [s.slice(0, i), s.slice(i + 1)];
 }

@@ -1,7 +1,8 @@
 /**
- * RTMP message types, builders for the messages a server sends, and decoders for the command and
- * data messages it receives (Adobe RTMP spec §5.4 protocol control, §6.2 user control, §7.1
- * command and data messages).
+ * RTMP message types, builders for the messages a server sends, and the decoder for the command
+ * messages it receives (Adobe RTMP spec §5.4 protocol control, §6.2 user control, §7.1 command
+ * messages). Data messages (`@setDataFrame`/onMetaData) are not decoded: the metadata a viewer
+ * gets is built from the tracks.
  *
  * Hand-written and sans-IO: builders return complete chunked Buffers ready for the socket, so the
  * session machine never deals with chunking.
@@ -44,10 +45,10 @@ export const UserControlEvent = {
 } as const;
 
 /**
- * Chunk stream ids a server uses. Only 2 is fixed by the spec (§5.4); the others follow
- * ffmpeg/librtmp and node-media-server so captures look familiar.
+ * Chunk stream ids of the server's control and command messages. Only 2 is fixed by the spec
+ * (§5.4); 3 follows ffmpeg/librtmp so captures look familiar. Media goes on the egress's own ids.
  */
-export const ChunkStreamId = { ProtocolControl: 2, Command: 3, Audio: 4, Video: 5, Data: 6 } as const;
+export const ChunkStreamId = { ProtocolControl: 2, Command: 3 } as const;
 
 /** Limit type of Set Peer Bandwidth (§5.4.5). */
 export const PeerBandwidthLimit = { Hard: 0, Soft: 1, Dynamic: 2 } as const;
@@ -101,11 +102,6 @@ function userControl(event: number, value: number): Buffer {
 /** User Control Stream Begin (§7.1.7): sent before onStatus Play.Start / Publish.Start. */
 export function streamBegin(streamId: number): Buffer {
   return userControl(UserControlEvent.StreamBegin, streamId);
-}
-
-/** User Control Stream EOF (§7.1.7): the played stream has ended. */
-export function streamEof(streamId: number): Buffer {
-  return userControl(UserControlEvent.StreamEof, streamId);
 }
 
 /** User Control Ping Response (§7.1.7), echoing the timestamp of a Ping Request. */
@@ -163,7 +159,16 @@ export function decodeCommand(msg: RtmpMessage): RtmpCommand {
   if (msg.type !== MessageType.CommandAmf0 && msg.type !== MessageType.CommandAmf3) {
     throw new RtmpProtocolError(`message type ${msg.type} is not a command`);
   }
-  const values = decodeAmf0Payload(msg);
+  let body = msg.payload;
+  // An AMF3 command body starts with a format selector byte, 0 meaning "AMF0 follows".
+  if (msg.type === MessageType.CommandAmf3 && body[0] === 0x00) body = body.subarray(1);
+  let values: Amf0Value[];
+  try {
+    values = decodeAmf0(body);
+  } catch (error) {
+    if (error instanceof Amf0Error) throw new RtmpProtocolError(error.message, { cause: error });
+    throw error;
+  }
   const [name, txId, ...args] = values;
   if (typeof name !== 'string') throw new RtmpProtocolError('command name is not a string');
   // Some clients omit the transaction id on notifications; treat it as 0.
@@ -171,29 +176,4 @@ export function decodeCommand(msg: RtmpMessage): RtmpCommand {
     throw new RtmpProtocolError('command transaction id is not a number');
   }
   return { name, txId: txId ?? 0, args };
-}
-
-/**
- * Decodes a data message: type 18 (AMF0) or 15 (AMF3 data, 0x00 then AMF0). OBS and ffmpeg send
- * `"@setDataFrame", "onMetaData", {...}` this way.
- */
-export function decodeData(msg: RtmpMessage): Amf0Value[] {
-  if (msg.type !== MessageType.DataAmf0 && msg.type !== MessageType.DataAmf3) {
-    throw new RtmpProtocolError(`message type ${msg.type} is not a data message`);
-  }
-  return decodeAmf0Payload(msg);
-}
-
-function decodeAmf0Payload(msg: RtmpMessage): Amf0Value[] {
-  let body = msg.payload;
-  // AMF3 command/data bodies start with a format selector byte, 0 meaning "AMF0 follows".
-  if ((msg.type === MessageType.CommandAmf3 || msg.type === MessageType.DataAmf3) && body[0] === 0x00) {
-    body = body.subarray(1);
-  }
-  try {
-    return decodeAmf0(body);
-  } catch (error) {
-    if (error instanceof Amf0Error) throw new RtmpProtocolError(error.message, { cause: error });
-    throw error;
-  }
 }

@@ -1,18 +1,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { decodeAmf0 } from '../../../../src/media/amf0.js';
 import { FlvToFrames } from '../../../../src/media/flv.js';
 import type { Frame } from '../../../../src/media/types.js';
 import { ChunkReader } from '../../../../protocols/rtmp/wire/chunk-reader.js';
 import type { RtmpMessage } from '../../../../protocols/rtmp/wire/chunk-reader.js';
 import { encodeMessage } from '../../../../protocols/rtmp/wire/chunk-writer.js';
 import { RtmpProtocolError } from '../../../../protocols/rtmp/wire/errors.js';
-import {
-  MessageType,
-  decodeCommand,
-  decodeData,
-  setChunkSize,
-} from '../../../../protocols/rtmp/wire/messages.js';
+import { MessageType, decodeCommand, setChunkSize } from '../../../../protocols/rtmp/wire/messages.js';
 
 function hex(text: string): Buffer {
   return Buffer.from(text.replace(/\s+/g, ''), 'hex');
@@ -365,7 +361,7 @@ test('rtmp chunk reader: ffmpeg publish capture parses into commands, metadata a
       messages.some((m) => m.type === MessageType.SetChunkSize),
       'ffmpeg announces its chunk size',
     );
-    const data = messages.filter((m) => m.type === MessageType.DataAmf0).map((m) => decodeData(m));
+    const data = messages.filter((m) => m.type === MessageType.DataAmf0).map((m) => decodeAmf0(m.payload));
     assert.equal(data[0]?.[0], '@setDataFrame');
     assert.equal(data[0]?.[1], 'onMetaData');
     assert.equal((data[0]?.[2] as { width?: number }).width, 320);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rtmpTarget } from '../../../../protocols/rtmp/credentials.js';
+import { connectInfo, rtmpTarget } from '../../../../protocols/rtmp/credentials.js';
 
 const cases: {
   name: string;
@@ -81,4 +81,26 @@ test('rtmp credentials: other query parameters (password) reach the session mana
   const t = rtmpTarget({ app: 'live' }, 'cam1?password=p1&token=T');
   assert.equal(t.query.get('password'), 'p1');
   assert.equal(t.query.get('token'), 'T');
+});
+
+test('rtmp credentials: connectInfo keeps the string fields of the connect object and nothing else', () => {
+  assert.deepEqual(
+    connectInfo({
+      app: 'live?token=T',
+      tcUrl: 'rtmp://h/live',
+      flashVer: 'FMLE/3.0 (compatible; Lavf59.27.100)',
+      pageUrl: 'https://example.com/',
+      type: 'nonprivate',
+      capabilities: 15,
+    }),
+    {
+      app: 'live?token=T',
+      tcUrl: 'rtmp://h/live',
+      flashVer: 'FMLE/3.0 (compatible; Lavf59.27.100)',
+      pageUrl: 'https://example.com/',
+    },
+  );
+  assert.deepEqual(connectInfo({ app: 7, tcUrl: null, flashVer: ['x'] }), { app: '' });
+  assert.deepEqual(connectInfo(undefined), { app: '' });
+  assert.deepEqual(connectInfo(['live']), { app: '' });
 });

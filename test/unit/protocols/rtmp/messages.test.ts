@@ -9,13 +9,11 @@ import {
   acknowledgement,
   command,
   decodeCommand,
-  decodeData,
   onStatus,
   pingResponse,
   setChunkSize,
   setPeerBandwidth,
   streamBegin,
-  streamEof,
   windowAckSize,
 } from '../../../../protocols/rtmp/wire/messages.js';
 
@@ -45,7 +43,6 @@ const controlCases: { name: string; bytes: () => Buffer; hex: string }[] = [
     hex: '02 000000 000004 03 00000000 12345678',
   },
   { name: 'stream begin', bytes: () => streamBegin(1), hex: '02 000000 000006 04 00000000 0000 00000001' },
-  { name: 'stream eof', bytes: () => streamEof(1), hex: '02 000000 000006 04 00000000 0001 00000001' },
   { name: 'ping response', bytes: () => pingResponse(99), hex: '02 000000 000006 04 00000000 0007 00000063' },
 ];
 
@@ -120,13 +117,6 @@ test('rtmp messages: AMF3 command (type 17) skips the 0x00 format byte', () => {
   });
 });
 
-test('rtmp messages: decodeData reads @setDataFrame from type 18 and type 15', () => {
-  const values = ['@setDataFrame', 'onMetaData', { width: 1280, height: 720 }];
-  const amf0 = encodeAmf0(...values);
-  assert.deepEqual(decodeData(message(MessageType.DataAmf0, amf0)), values);
-  assert.deepEqual(decodeData(message(MessageType.DataAmf3, Buffer.concat([Buffer.of(0), amf0]))), values);
-});
-
 const badCommands: { name: string; msg: RtmpMessage }[] = [
   { name: 'not a command type', msg: message(MessageType.Audio, encodeAmf0('connect', 1)) },
   { name: 'name is not a string', msg: message(MessageType.CommandAmf0, encodeAmf0(1, 1)) },
@@ -144,24 +134,16 @@ for (const c of badCommands) {
   });
 }
 
-test('rtmp messages: decodeData on a non-data message throws RtmpProtocolError', () => {
-  assert.throws(() => decodeData(message(MessageType.CommandAmf0, encodeAmf0('x'))), RtmpProtocolError);
-});
-
-test('rtmp messages: random command and data payloads only ever throw RtmpProtocolError', () => {
+test('rtmp messages: random command payloads only ever throw RtmpProtocolError', () => {
   let state = 99;
   const next = (): number => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) >>> 24;
   const seed = encodeAmf0('connect', 1, { app: 'live', tcUrl: 'rtmp://127.0.0.1/live' });
   for (let i = 0; i < 3000; i++) {
     const payload = Buffer.from(seed.subarray(0, next() % (seed.length + 1)));
     for (let k = 0; k < 3 && payload.length > 0; k++) payload[next() % payload.length] = next();
-    const type =
-      [MessageType.CommandAmf0, MessageType.CommandAmf3, MessageType.DataAmf0, MessageType.DataAmf3][i % 4] ??
-      20;
+    const type = i % 2 === 0 ? MessageType.CommandAmf0 : MessageType.CommandAmf3;
     try {
-      if (type === MessageType.CommandAmf0 || type === MessageType.CommandAmf3) {
-        decodeCommand(message(type, payload));
-      } else decodeData(message(type, payload));
+      decodeCommand(message(type, payload));
     } catch (error) {
       assert.ok(error instanceof RtmpProtocolError, String(error));
     }

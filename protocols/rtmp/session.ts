@@ -1,0 +1,364 @@
+/**
+ * RtmpSessionMachine: one RTMP client's protocol session as a pure state machine (the
+ * NetConnection and its one NetStream, not the session manager's Session).
+ *
+ * handshake → connecting → connected → authorizing → starting → publishing | playing
+ *
+ * Inputs are the client's bytes and what the connection learned on the machine's behalf (the
+ * session manager's answer, whether the stream could be claimed); outputs are actions for the
+ * connection to perform in order. No I/O and no timers, so every exchange is unit-tested with
+ * captured bytes. Media is surfaced only in `publishing`, which is reached only through an
+ * allowing decision: nothing is published before the session manager said yes.
+ *
+ * Exceptions (malformed chunks or commands, a second connect) mean the client broke the
+ * protocol; the connection's error policy closes it, and the machine is not used again.
+ */
+import { FlvToFrames } from '../../src/media/flv.js';
+import type { Frame, Tracks } from '../../src/media/types.js';
+import type { Amf0Value } from '../../src/media/amf0.js';
+import type { SessionKind } from '../../src/core/proto.js';
+import { refusalText, type CloseReason } from '../../src/core/reasons.js';
+import type { ClientRequest, Denial } from '../../src/sessions/types.js';
+import { isValidStreamName } from '../../src/streams/names.js';
+import { connectInfo, rtmpTarget, type ConnectInfo } from './credentials.js';
+import { OUT_CHUNK_SIZE, PLAY_STREAM_ID } from './egress.js';
+import { ChunkReader, type RtmpMessage } from './wire/chunk-reader.js';
+import { RtmpProtocolError } from './wire/errors.js';
+import { ServerHandshake } from './wire/handshake.js';
+import {
+  ChunkStreamId,
+  MessageType as MSG,
+  PeerBandwidthLimit,
+  UserControlEvent,
+  acknowledgement,
+  command,
+  decodeCommand,
+  onStatus,
+  pingResponse,
+  setChunkSize,
+  setPeerBandwidth,
+  streamBegin,
+  windowAckSize,
+} from './wire/messages.js';
+
+/** A client must finish handshake and connect within this time. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+/** A publisher that sends nothing for this long is gone (its encoder crashed or the network died). */
+export const PUBLISH_IDLE_MS = 30_000;
+/** Window we ask peers to acknowledge; large enough that acks cost nothing. */
+const WINDOW_ACK_SIZE = 2_500_000;
+
+/**
+ * Where our messages go. Message stream 0 belongs to the NetConnection (connect, createStream
+ * and their answers, §7.1); the NetStream that createStream hands out is the egress's
+ * PLAY_STREAM_ID, since the pre-muxed media is written on it. Commands and their answers share
+ * one chunk stream.
+ */
+const NET_CONNECTION_STREAM_ID = 0;
+const COMMAND_CSID = ChunkStreamId.Command;
+
+/** onStatus codes we send (§7.2.2). */
+const Status = {
+  PublishStart: 'NetStream.Publish.Start',
+  PublishBadName: 'NetStream.Publish.BadName',
+  PlayReset: 'NetStream.Play.Reset',
+  PlayStart: 'NetStream.Play.Start',
+  PlayFailed: 'NetStream.Play.Failed',
+  PlayStreamNotFound: 'NetStream.Play.StreamNotFound',
+} as const;
+
+export type RtmpAction =
+  /** Bytes for the client, in order. */
+  | { type: 'write'; bytes: Buffer }
+  /** The socket's inactivity limit from now on; 0 = none. */
+  | { type: 'idle'; ms: number }
+  /** Ask the session manager, then answer with `decided()` (or `decisionFailed()`). */
+  | { type: 'authorize'; request: ClientRequest }
+  /**
+   * The session manager said yes: claim the stream's publisher slot (publish) or find the stream
+   * (play), then answer `started()` or `startFailed()`; for play, subscribe after `started()`'s
+   * actions are written, so the status precedes the first media byte.
+   */
+  | { type: 'start'; kind: SessionKind; name: string }
+  /** A publisher's audio or video message: `payloadBytes` for the session's count, and what it decoded to. */
+  | { type: 'media'; payloadBytes: number; tracks?: Tracks; frame?: Frame }
+  /** The onStatus error just written refuses the play or publish: flush it, then close. */
+  | { type: 'refuse'; kind: SessionKind; code: string; description: string }
+  /** End the connection now. */
+  | { type: 'close'; reason: CloseReason };
+
+/** Why a granted play or publish could not start (the connection's view of the stream). */
+export type StartFailure = Extract<CloseReason, 'stream_not_found' | 'stream_busy'>;
+
+type Phase =
+  'handshake' | 'connecting' | 'connected' | 'authorizing' | 'starting' | 'publishing' | 'playing' | 'closed';
+
+export interface RtmpSessionOptions {
+  /** The client's address, for the ClientRequest. */
+  ip: string;
+  /** Random bytes for the handshake's S1; tests inject a deterministic source. */
+  random?: (n: number) => Buffer;
+}
+
+export class RtmpSessionMachine {
+  private phase: Phase = 'handshake';
+  private readonly ip: string;
+  private readonly handshake: ServerHandshake;
+  private readonly reader = new ChunkReader();
+  private connect: ConnectInfo | undefined;
+  /** The play or publish being authorized or running. */
+  private target: { kind: SessionKind; name: string } | undefined;
+  private demux: FlvToFrames | undefined;
+  private bytesIn = 0;
+  private lastAck = 0;
+  private peerWindow = 0;
+
+  constructor(options: RtmpSessionOptions) {
+    this.ip = options.ip;
+    this.handshake = new ServerHandshake(options.random);
+  }
+
+  /** Whether the machine refused or ended; it ignores every input from then on. */
+  get closed(): boolean {
+    return this.phase === 'closed';
+  }
+
+  /** Bytes from the client, as the socket delivered them. */
+  receive(data: Buffer): RtmpAction[] {
+    if (this.closed) return [];
+    const out: RtmpAction[] = [];
+    this.bytesIn += data.length;
+    if (this.phase === 'handshake') {
+      const step = this.handshake.push(data);
+      if (step.reply) out.push(write(step.reply));
+      if (!step.complete) return out;
+      this.phase = 'connecting';
+      data = step.remainder;
+      if (data.length === 0) return out;
+    }
+    for (const msg of this.reader.push(data)) {
+      this.onMessage(msg, out);
+      if (this.closed) return out;
+    }
+    // Acknowledged per read, not per message: the peer only needs one ack per window.
+    if (this.peerWindow > 0 && this.bytesIn - this.lastAck >= this.peerWindow) {
+      this.lastAck = this.bytesIn;
+      out.push(write(acknowledgement(this.bytesIn >>> 0)));
+    }
+    return out;
+  }
+
+  /** The session manager's answer to the `authorize` action. */
+  decided(answer: { allow: true } | Denial): RtmpAction[] {
+    const target = this.target;
+    if (this.phase !== 'authorizing' || !target) return [];
+    if (!answer.allow) {
+      const description =
+        answer.status === 302 && answer.location ? `redirect: ${answer.location}` : refusalText(answer);
+      const code = answer.status === 404 && target.kind === 'play' ? Status.PlayStreamNotFound : undefined;
+      return this.refuse(target.kind, description, code);
+    }
+    this.phase = 'starting';
+    return [{ type: 'start', kind: target.kind, name: target.name }];
+  }
+
+  /** The session manager could not answer (it threw): the client is refused, not left waiting. */
+  decisionFailed(): RtmpAction[] {
+    const target = this.target;
+    if (this.phase !== 'authorizing' || !target) return [];
+    return this.refuse(target.kind, 'internal error');
+  }
+
+  /** The stream is claimed (publish) or found (play): tell the client it runs. */
+  started(): RtmpAction[] {
+    const target = this.target;
+    if (this.phase !== 'starting' || !target) throw new Error(`started() in phase ${this.phase}`);
+    const { kind, name } = target;
+    if (kind === 'publish') {
+      this.phase = 'publishing';
+      this.demux = new FlvToFrames();
+      return [
+        { type: 'idle', ms: PUBLISH_IDLE_MS },
+        write(streamBegin(PLAY_STREAM_ID)),
+        status('status', Status.PublishStart, `${name} is now published.`),
+      ];
+    }
+    this.phase = 'playing';
+    return [
+      write(streamBegin(PLAY_STREAM_ID)),
+      status('status', Status.PlayReset, `Playing and resetting ${name}.`),
+      status('status', Status.PlayStart, `Started playing ${name}.`),
+    ];
+  }
+
+  /** The granted play or publish cannot start: refuse it (the session closes as `refused`). */
+  startFailed(reason: StartFailure): RtmpAction[] {
+    const target = this.target;
+    if (this.phase !== 'starting' || !target) throw new Error(`startFailed() in phase ${this.phase}`);
+    if (reason === 'stream_busy') return this.refuse(target.kind, 'stream is already being published');
+    return this.refuse(
+      target.kind,
+      'stream not found',
+      target.kind === 'play' ? Status.PlayStreamNotFound : undefined,
+    );
+  }
+
+  private onMessage(msg: RtmpMessage, out: RtmpAction[]): void {
+    switch (msg.type) {
+      case MSG.WindowAckSize:
+        this.peerWindow = msg.payload.length >= 4 ? msg.payload.readUInt32BE(0) : 0;
+        return;
+      case MSG.UserControl:
+        if (msg.payload.length >= 6 && msg.payload.readUInt16BE(0) === UserControlEvent.PingRequest) {
+          out.push(write(pingResponse(msg.payload.readUInt32BE(2))));
+        }
+        return;
+      case MSG.CommandAmf0:
+      case MSG.CommandAmf3:
+        this.onCommand(msg, out);
+        return;
+      case MSG.Audio:
+      case MSG.Video:
+        this.onMedia(msg, out);
+        return;
+      default:
+        return; // data messages (@setDataFrame, onMetaData) and acks: our own metadata comes from the tracks
+    }
+  }
+
+  private onCommand(msg: RtmpMessage, out: RtmpAction[]): void {
+    const { name, txId, args } = decodeCommand(msg);
+    switch (name) {
+      case 'connect':
+        this.onConnect(txId, args[0], out);
+        return;
+      case 'createStream':
+        out.push(result(txId, null, PLAY_STREAM_ID));
+        return;
+      case 'releaseStream':
+      case 'FCPublish':
+      case 'FCUnpublish':
+        // OBS (librtmp) sends these around publish and ignores the answers; answer them anyway.
+        out.push(result(txId, null, undefined));
+        return;
+      case 'publish':
+      case 'play':
+        out.push(...this.onPlayOrPublish(name, args[1]));
+        return;
+      case 'deleteStream':
+      case 'closeStream':
+        if (this.phase === 'publishing' || this.phase === 'playing') {
+          this.phase = 'closed';
+          out.push({ type: 'close', reason: 'client_closed' });
+        }
+        return;
+      default:
+        return; // getStreamLength, _checkbw, … : nothing a live origin needs to answer
+    }
+  }
+
+  private onConnect(txId: number, commandObject: Amf0Value | undefined, out: RtmpAction[]): void {
+    if (this.phase !== 'connecting') throw new RtmpProtocolError('connect sent twice');
+    this.connect = connectInfo(commandObject);
+    this.phase = 'connected';
+    out.push(
+      write(windowAckSize(WINDOW_ACK_SIZE)),
+      write(setPeerBandwidth(WINDOW_ACK_SIZE, PeerBandwidthLimit.Dynamic)),
+      write(setChunkSize(OUT_CHUNK_SIZE)),
+      result(
+        txId,
+        { fmsVer: 'FMS/3,0,1,123', capabilities: 31 },
+        {
+          level: 'status',
+          code: 'NetConnection.Connect.Success',
+          description: 'Connection succeeded.',
+          objectEncoding: 0,
+        },
+      ),
+    );
+  }
+
+  private onPlayOrPublish(kind: SessionKind, nameArg: Amf0Value | undefined): RtmpAction[] {
+    const connect = this.connect;
+    if (this.phase !== 'connected' || !connect) {
+      return this.refuse(kind, 'already playing or publishing on this connection');
+    }
+    // The connect deadline ends here: a player sends nothing while it watches, and the answer
+    // may take as long as the auth backend's time-out.
+    const out: RtmpAction[] = [{ type: 'idle', ms: 0 }];
+    const target = rtmpTarget(connect, typeof nameArg === 'string' ? nameArg : '');
+    if (!isValidStreamName(target.name)) {
+      out.push(
+        ...this.refuse(
+          kind,
+          `invalid stream name '${target.name}'`,
+          kind === 'play' ? Status.PlayStreamNotFound : undefined,
+        ),
+      );
+      return out;
+    }
+    this.phase = 'authorizing';
+    this.target = { kind, name: target.name };
+    const host = connect.tcUrl ? hostOf(connect.tcUrl) : undefined;
+    const request: ClientRequest = {
+      kind,
+      proto: 'rtmp',
+      name: target.name,
+      ip: this.ip,
+      qs: target.qs,
+      query: target.query,
+      ...(target.token !== undefined ? { token: target.token } : {}),
+      ...(connect.flashVer ? { userAgent: connect.flashVer } : {}),
+      ...(connect.pageUrl ? { referer: connect.pageUrl } : {}),
+      ...(host ? { host } : {}),
+    };
+    out.push({ type: 'authorize', request });
+    return out;
+  }
+
+  private onMedia(msg: RtmpMessage, out: RtmpAction[]): void {
+    // Media before the session manager allowed the publish is dropped, never forwarded.
+    if (this.phase !== 'publishing' || !this.demux) return;
+    const r =
+      msg.type === MSG.Video
+        ? this.demux.video(msg.timestamp, msg.payload)
+        : this.demux.audio(msg.timestamp, msg.payload);
+    out.push({
+      type: 'media',
+      payloadBytes: msg.payload.length,
+      ...(r.tracks ? { tracks: r.tracks } : {}),
+      ...(r.frame ? { frame: r.frame } : {}),
+    });
+  }
+
+  /** Refuses a play or publish with an onStatus error, then closes (SPEC §9). */
+  private refuse(kind: SessionKind, description: string, code?: string): RtmpAction[] {
+    const statusCode = code ?? (kind === 'play' ? Status.PlayFailed : Status.PublishBadName);
+    this.phase = 'closed';
+    return [
+      status('error', statusCode, description),
+      { type: 'refuse', kind, code: statusCode, description },
+    ];
+  }
+}
+
+function write(bytes: Buffer): RtmpAction {
+  return { type: 'write', bytes };
+}
+
+/** A `_result` answer to a NetConnection command. */
+function result(txId: number, ...args: Amf0Value[]): RtmpAction {
+  return write(command(COMMAND_CSID, NET_CONNECTION_STREAM_ID, OUT_CHUNK_SIZE, '_result', txId, ...args));
+}
+
+function status(level: 'status' | 'error', code: string, description: string): RtmpAction {
+  return write(onStatus(PLAY_STREAM_ID, OUT_CHUNK_SIZE, level, code, description));
+}
+
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(url).host || undefined;
+  } catch {
+    return undefined;
+  }
+}
