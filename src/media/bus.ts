@@ -9,6 +9,11 @@
 import { FanOut, type FanOutOptions } from './fanout.js';
 import type { Frame, Tracks } from './types.js';
 
+/** What the bus needs from a per-format egress: how many viewers it serves. */
+export interface Viewed {
+  readonly viewers: number;
+}
+
 export interface MediaListener {
   /** Called with the current tracks on subscribe (if known) and whenever a source changes them. */
   onTracks(tracks: Tracks): void;
@@ -24,7 +29,7 @@ export class MediaBus {
   private current: Tracks | undefined;
   private readonly frames: FanOut<Frame>;
   private readonly listeners = new Set<MediaListener>();
-  private readonly egresses = new Map<string, unknown>();
+  private readonly egresses = new Map<string, Viewed>();
   private offset: number | undefined;
   private lastDts: number | undefined;
   /** Frames pushed since the bus was created. */
@@ -41,7 +46,19 @@ export class MediaBus {
     return this.current;
   }
 
+  /**
+   * People watching this stream: the sum over its egresses. A listener is an egress serving
+   * any number of viewers (or none, while an HLS egress keeps its window warm), so the
+   * listener count says nothing about viewers.
+   */
   get viewers(): number {
+    let n = 0;
+    for (const e of this.egresses.values()) n += e.viewers;
+    return n;
+  }
+
+  /** Subscribed listeners (egresses that currently listen). */
+  get listenerCount(): number {
     return this.listeners.size;
   }
 
@@ -91,7 +108,7 @@ export class MediaBus {
    * The per-format egress of this stream (pre-muxed RTMP messages, TS packets, HLS
    * segments), created on first use so that each format is muxed once per stream.
    */
-  egress<T>(key: string, create: (bus: MediaBus) => T): T {
+  egress<T extends Viewed>(key: string, create: (bus: MediaBus) => T): T {
     let e = this.egresses.get(key) as T | undefined;
     if (e === undefined) {
       e = create(this);
