@@ -1,7 +1,8 @@
 /**
  * MediaBus: the live media of one stream. One source (a publisher or a pulled input)
- * at a time pushes tracks and frames; any number of viewers subscribe and receive the
- * tracks, then the cached group of pictures from the last keyframe, then live frames.
+ * at a time pushes tracks and frames; listeners (one egress per output format, each muxing
+ * for all of that format's viewers) subscribe and receive the tracks, then the cached group
+ * of pictures from the last keyframe, then live frames.
  *
  * Each new source's timestamps are rebased to continue where the previous source
  * stopped, so a viewer that stays through a publisher reconnect sees monotonic time.
@@ -57,7 +58,7 @@ export class MediaBus {
     return n;
   }
 
-  /** Subscribed listeners (egresses that currently listen). */
+  /** Egresses currently listening: each should let go when its last viewer leaves. */
   get listenerCount(): number {
     return this.listeners.size;
   }

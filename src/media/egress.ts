@@ -27,11 +27,6 @@ export abstract class BusEgress {
     return this.holds;
   }
 
-  /** Whether the egress currently listens to the bus. */
-  get listening(): boolean {
-    return this.unsubscribeBus !== undefined;
-  }
-
   /**
    * One viewer more: the first makes the egress listen, and the bus replays its tracks and
    * cached GOP into it at once. Returns the release, which is idempotent.
