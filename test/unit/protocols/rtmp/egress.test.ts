@@ -188,6 +188,8 @@ test('registry: a template stream whose only RTMP viewer left is removed by the 
       'a watched stream stays',
     );
     off();
+    assert.equal(stream.bus.listenerCount, 0, 'the RTMP egress let go of the bus');
+    assert.equal(stream.bus.viewers, 0);
     registry.removeIdle(t0 + 61_000 + 30_000);
     assert.deepEqual(
       registry.list().map((s) => s.name),
