@@ -2,35 +2,56 @@
  * HlsEgress: one stream's HLS state — a segmenter fed from the stream's MediaBus, so each
  * segment is muxed once per stream however many players fetch it (ARCHITECTURE fan-out).
  *
- * HLS players are stateless HTTP clients, so the egress feeds its segmenter only while
- * requests keep coming: after `idleMs` without one it unsubscribes from the bus (letting an
+ * It has the lifetime of every egress (src/media/egress.ts), but players pull instead of
+ * holding a connection, so a viewer is a session, not a socket: each HLS session that
+ * requests the stream holds the egress until `idleMs` has passed since its last request.
+ * The window must outlive a player's polling gaps and reconnects (a kicked player that comes
+ * straight back as a new session finds its window where it left it), so a session's hold
+ * also outlives the session itself by the rest of that stretch; only open sessions count as
+ * viewers. When the last hold lapses the egress stops listening to the bus (letting an
  * unwatched template stream be removed) and forgets its window; sequence numbers go on.
  */
 import type { Clock, TimerHandle } from '../../src/clock.js';
 import type { MediaBus } from '../../src/media/bus.js';
+import { BusEgress } from '../../src/media/egress.js';
+import type { Frame, Tracks } from '../../src/media/types.js';
 import { HlsSegmenter, type Segment } from './wire/segmenter.js';
 
 export interface HlsEgressOptions {
   targetDuration: number;
   windowSize: number;
-  /** No request for this long stops segmenting; default 120 s (twice the HLS session timeout). */
+  /** A session's hold on the egress lasts this long after its last request; default 120 s (twice the HLS session timeout). */
   idleMs?: number;
   clock: Clock;
+  /** The last hold lapsed and the egress let go of the bus. */
+  onIdle?: (egress: HlsEgress) => void;
 }
 
-export class HlsEgress {
+/** The part of a session the egress needs: who it is, and whether it still counts. */
+export interface HlsViewer {
+  readonly id: string;
+  readonly closed: boolean;
+}
+
+interface Hold {
+  viewer: HlsViewer;
+  lastRequest: number;
+  release: () => void;
+}
+
+export class HlsEgress extends BusEgress {
   readonly segmenter: HlsSegmenter;
-  private unsubscribe: (() => void) | undefined;
-  private lastRequest = 0;
-  private idleTimer: TimerHandle | undefined;
+  private readonly sessions = new Map<string, Hold>();
+  private expiryTimer: TimerHandle | undefined;
   private readonly waiters = new Set<() => void>();
   private readonly idleMs: number;
   private closed = false;
 
   constructor(
-    private readonly bus: MediaBus,
+    bus: MediaBus,
     private readonly options: HlsEgressOptions,
   ) {
+    super(bus);
     this.idleMs = options.idleMs ?? 120_000;
     // Seeded from wall time: sequence numbers keep growing across restarts (≤ 1 segment/s in practice).
     this.segmenter = new HlsSegmenter({
@@ -40,17 +61,24 @@ export class HlsEgress {
     });
   }
 
-  /** A player request arrived: make sure the segmenter is fed and postpone the idle stop. */
-  touch(): void {
+  override get viewers(): number {
+    let n = 0;
+    for (const h of this.sessions.values()) if (!h.viewer.closed) n++;
+    return n;
+  }
+
+  /** A request of this session arrived: make sure the segmenter is fed and renew the session's hold. */
+  touch(viewer: HlsViewer): void {
     if (this.closed) return;
-    this.lastRequest = this.options.clock.now();
-    if (this.unsubscribe) return;
-    this.unsubscribe = this.bus.subscribe({
-      onTracks: (t) => this.published(this.segmenter.setTracks(t)),
-      onFrame: (f) => this.published(this.segmenter.push(f)),
-      backlog: () => 0,
-    });
-    this.armIdle(this.idleMs);
+    const now = this.options.clock.now();
+    const held = this.sessions.get(viewer.id);
+    if (held) {
+      held.viewer = viewer;
+      held.lastRequest = now;
+    } else {
+      this.sessions.set(viewer.id, { viewer, lastRequest: now, release: this.hold() });
+    }
+    if (!this.expiryTimer) this.armExpiry(this.idleMs);
   }
 
   segment(seq: number): Segment | undefined {
@@ -71,11 +99,28 @@ export class HlsEgress {
     });
   }
 
-  /** Stops feeding and wakes every waiting request (server shutdown). */
+  /** Releases every hold and wakes every waiting request (server shutdown). */
   close(): void {
     this.closed = true;
-    this.stopFeeding();
+    if (this.expiryTimer) this.options.clock.clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    const holds = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const h of holds) h.release();
     for (const w of [...this.waiters]) w();
+  }
+
+  protected onTracks(tracks: Tracks): void {
+    this.published(this.segmenter.setTracks(tracks));
+  }
+
+  protected onFrame(frame: Frame): void {
+    this.published(this.segmenter.push(frame));
+  }
+
+  protected idle(): void {
+    this.segmenter.reset();
+    this.options.onIdle?.(this);
   }
 
   private published(seg: Segment | undefined): void {
@@ -83,21 +128,22 @@ export class HlsEgress {
     for (const w of [...this.waiters]) w();
   }
 
-  private armIdle(ms: number): void {
-    if (this.idleTimer) this.options.clock.clearTimeout(this.idleTimer);
-    this.idleTimer = this.options.clock.setTimeout(() => {
-      this.idleTimer = undefined;
-      const idle = this.options.clock.now() - this.lastRequest;
-      if (idle >= this.idleMs) this.stopFeeding();
-      else this.armIdle(this.idleMs - idle);
+  /** One timer for all holds: it fires at the earliest lapse and re-arms for the next. */
+  private armExpiry(ms: number): void {
+    this.expiryTimer = this.options.clock.setTimeout(() => {
+      this.expiryTimer = undefined;
+      const now = this.options.clock.now();
+      let next = Infinity;
+      for (const [id, h] of this.sessions) {
+        const left = h.lastRequest + this.idleMs - now;
+        if (left > 0) {
+          next = Math.min(next, left);
+          continue;
+        }
+        this.sessions.delete(id);
+        h.release();
+      }
+      if (next !== Infinity) this.armExpiry(next);
     }, ms);
-  }
-
-  private stopFeeding(): void {
-    if (this.idleTimer) this.options.clock.clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
-    this.segmenter.reset();
   }
 }

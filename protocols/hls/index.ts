@@ -53,7 +53,8 @@ export function createHlsAdapter(
 ): ProtocolAdapter {
   const clock = options.clock ?? systemClock;
   const windowSize = options.windowSize ?? WINDOW_SIZE;
-  const egresses = new Set<HlsEgress>();
+  /** Egresses holding their bus, so stop() can let go of them and wake waiting requests. */
+  const active = new Set<HlsEgress>();
   const matcher = streamResourceMatcher(/^(?:index\.m3u8|mono\.m3u8|mono-\d{1,15}\.ts)$/);
 
   const handle = async (req: IncomingMessage, res: ServerResponse, ctx: RouteContext): Promise<void> => {
@@ -87,13 +88,14 @@ export function createHlsAdapter(
       return;
     }
     const target = stream.config.segmentDuration ?? DEFAULT_TARGET_S;
-    const egress = stream.bus.egress('hls', (bus) => {
-      const e = new HlsEgress(bus, { targetDuration: target, windowSize, clock });
-      egresses.add(e);
-      return e;
-    });
+    const egress = stream.bus.egress(
+      'hls',
+      (bus) =>
+        new HlsEgress(bus, { targetDuration: target, windowSize, clock, onIdle: (e) => active.delete(e) }),
+    );
     egress.segmenter.setTargetDuration(target);
-    egress.touch();
+    egress.touch(session);
+    active.add(egress);
     const head = req.method === 'HEAD';
 
     if (resource.kind === 'segment') {
@@ -154,8 +156,8 @@ export function createHlsAdapter(
     name: 'hls',
     async start() {},
     async stop() {
-      for (const e of egresses) e.close();
-      egresses.clear();
+      for (const e of active) e.close();
+      active.clear();
     },
     address: () => undefined,
   };

@@ -5,12 +5,12 @@
  * Every message uses a full (type 0) chunk header with an absolute timestamp, so the
  * bytes do not depend on what a particular viewer was sent before.
  *
- * Unlike the TS and RTP egresses it does not build on src/media/egress.ts: an RTMP viewer
- * must receive the codec headers (which are not start points) even when it subscribed
- * before the publisher arrived, so it is never gated and stays subscribed to the bus.
+ * The metadata and codec headers are the egress's preamble (src/media/egress.ts): an RTMP
+ * player decodes nothing without them, so every viewer gets them first — also one that
+ * subscribed before the publisher arrived, the moment the tracks are known — and again
+ * whenever the tracks change. Media then starts at a keyframe.
  */
-import type { MediaBus } from '../../src/media/bus.js';
-import { FanOut, type FanOutSubscriber } from '../../src/media/fanout.js';
+import { Egress } from '../../src/media/egress.js';
 import {
   audioSequenceHeader,
   audioTagBody,
@@ -32,7 +32,7 @@ const CSID_DATA = 5;
 const CSID_AUDIO = 6;
 const CSID_VIDEO = 7;
 
-export interface EgressItem {
+export interface RtmpItem {
   readonly bytes: Buffer;
   /** A video keyframe (or an audio frame when there is no video): where a viewer may start. */
   readonly start: boolean;
@@ -40,41 +40,20 @@ export interface EgressItem {
   readonly payload: number;
 }
 
-export class RtmpEgress {
-  private readonly fanout = new FanOut<EgressItem>((i) => i.start);
-  private header: Buffer | undefined;
+export class RtmpEgress extends Egress<RtmpItem> {
   private tracks: Tracks | undefined;
 
-  constructor(bus: MediaBus) {
-    bus.subscribe({
-      onTracks: (t) => this.onTracks(t),
-      onFrame: (f) => this.onFrame(f),
-      backlog: () => 0,
-    });
-  }
-
-  /** Sends the current codec headers, then the cached GOP, then live media to a viewer. */
-  subscribe(viewer: FanOutSubscriber<EgressItem>): () => void {
-    if (this.header) viewer.deliver({ bytes: this.header, start: false, payload: 0 });
-    return this.fanout.subscribe(viewer);
-  }
-
-  get viewers(): number {
-    return this.fanout.size;
-  }
-
-  private onTracks(tracks: Tracks): void {
+  protected onTracks(tracks: Tracks): void {
     this.tracks = tracks;
     const parts = [message(CSID_DATA, MSG.DataAmf0, 0, onMetaData(tracks))];
     if (tracks.video) parts.push(message(CSID_VIDEO, MSG.Video, 0, videoSequenceHeader(tracks.video)));
     if (tracks.audio) parts.push(message(CSID_AUDIO, MSG.Audio, 0, audioSequenceHeader(tracks.audio)));
-    this.header = Buffer.concat(parts);
-    // Old frames do not decode with new parameters; current viewers get the new headers now.
+    // Old frames do not decode with new parameters.
     this.fanout.reset();
-    this.fanout.publish({ bytes: this.header, start: false, payload: 0 });
+    this.setPreamble({ bytes: Buffer.concat(parts), start: false, payload: 0 });
   }
 
-  private onFrame(frame: Frame): void {
+  protected onFrame(frame: Frame): void {
     const ts = flvTimestamp(frame.dts);
     if (frame.kind === 'video') {
       const body = videoTagBody(frame);

@@ -1,13 +1,19 @@
 /**
  * MediaBus: the live media of one stream. One source (a publisher or a pulled input)
- * at a time pushes tracks and frames; any number of viewers subscribe and receive the
- * tracks, then the cached group of pictures from the last keyframe, then live frames.
+ * at a time pushes tracks and frames; listeners (one egress per output format, each muxing
+ * for all of that format's viewers) subscribe and receive the tracks, then the cached group
+ * of pictures from the last keyframe, then live frames.
  *
  * Each new source's timestamps are rebased to continue where the previous source
  * stopped, so a viewer that stays through a publisher reconnect sees monotonic time.
  */
 import { FanOut, type FanOutOptions } from './fanout.js';
 import type { Frame, Tracks } from './types.js';
+
+/** What the bus needs from a per-format egress: how many viewers it serves. */
+export interface Viewed {
+  readonly viewers: number;
+}
 
 export interface MediaListener {
   /** Called with the current tracks on subscribe (if known) and whenever a source changes them. */
@@ -24,7 +30,7 @@ export class MediaBus {
   private current: Tracks | undefined;
   private readonly frames: FanOut<Frame>;
   private readonly listeners = new Set<MediaListener>();
-  private readonly egresses = new Map<string, unknown>();
+  private readonly egresses = new Map<string, Viewed>();
   private offset: number | undefined;
   private lastDts: number | undefined;
   /** Frames pushed since the bus was created. */
@@ -41,7 +47,19 @@ export class MediaBus {
     return this.current;
   }
 
+  /**
+   * People watching this stream: the sum over its egresses. A listener is an egress serving
+   * any number of viewers (or none, while an HLS egress keeps its window warm), so the
+   * listener count says nothing about viewers.
+   */
   get viewers(): number {
+    let n = 0;
+    for (const e of this.egresses.values()) n += e.viewers;
+    return n;
+  }
+
+  /** Egresses currently listening: each should let go when its last viewer leaves. */
+  get listenerCount(): number {
     return this.listeners.size;
   }
 
@@ -91,7 +109,7 @@ export class MediaBus {
    * The per-format egress of this stream (pre-muxed RTMP messages, TS packets, HLS
    * segments), created on first use so that each format is muxed once per stream.
    */
-  egress<T>(key: string, create: (bus: MediaBus) => T): T {
+  egress<T extends Viewed>(key: string, create: (bus: MediaBus) => T): T {
     let e = this.egresses.get(key) as T | undefined;
     if (e === undefined) {
       e = create(this);

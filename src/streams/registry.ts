@@ -3,6 +3,8 @@
  * one created on demand from the `template` whose prefix the name starts with.
  * Static streams with a pulled input run from start-up; template streams exist while
  * they have a publisher or viewers and are removed after a minute of idleness.
+ * Viewers are the bus's count, summed over the stream's egresses: an egress that still
+ * listens to the bus (an HLS window outliving its sessions) does not keep a stream alive.
  */
 import type { Logger } from 'pino';
 import type { Config, StreamConfig } from '../config/types.js';
@@ -112,7 +114,8 @@ export class StreamRegistry {
     return result;
   }
 
-  private removeIdle(now: number): void {
+  /** One sweep of the idle check; the registry runs it every 10 s once started. */
+  removeIdle(now: number): void {
     for (const [name, stream] of this.dynamic) {
       if (stream.hasPublisher || stream.bus.viewers > 0) {
         stream.idleSince = now;

@@ -106,11 +106,13 @@ test('mpegts egress: a slow viewer skips to the next keyframe, the others get ev
 
 test('mpegts egress: the last viewer leaving unsubscribes from the bus', () => {
   const bus = new MediaBus();
-  const egress = new TsEgress(bus);
+  const egress = bus.egress('mpegts', (b) => new TsEgress(b));
   const v = viewer();
   const off = egress.subscribe(v.sub);
+  assert.equal(bus.listenerCount, 1);
   assert.equal(bus.viewers, 1);
   off();
+  assert.equal(bus.listenerCount, 0);
   assert.equal(bus.viewers, 0);
   assert.equal(egress.viewers, 0);
 });

@@ -1,0 +1,163 @@
+/**
+ * The HLS routes end to end in-process: real HTTP on loopback against the real session
+ * manager (with a scripted backend) and the stream's bus fed with synthetic frames. A player
+ * follows master → media playlist → segment; a denied one gets refusals and not one playlist
+ * line or media byte; a killed session's player comes back as a new session, or is refused
+ * when the kill was a ban.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHlsAdapter } from '../../../../protocols/hls/index.js';
+import { allow, denyD } from '../../sessions/helpers.js';
+import { TRACKS, media, pidAt } from './synthetic.js';
+import {
+  get,
+  isTs,
+  nextListener,
+  refusal,
+  startHttpCore,
+  type Fetched,
+  type HttpCore,
+} from '../http-harness.js';
+
+const NAME = 'live/cam1';
+const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
+
+/** The URIs a playlist lists (its non-tag lines), resolved against the playlist's own URL. */
+function uris(playlistUrl: string, r: Fetched): string[] {
+  return r.body
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => new URL(l, playlistUrl).toString());
+}
+
+function assertPlaylist(r: Fetched): void {
+  assert.equal(r.status, 200, r.body.toString('utf8'));
+  assert.equal(r.headers['content-type'], PLAYLIST_TYPE);
+  assert.match(r.body.toString('utf8'), /^#EXTM3U\n/);
+}
+
+function assertRefused(r: Fetched, reason?: RegExp): void {
+  assert.equal(r.status, 403);
+  const text = refusal(r);
+  assert.ok(!text.includes('#EXT'), 'no playlist line');
+  if (reason) assert.match(text, reason);
+}
+
+/** What a player does first: master playlist, then the media playlist it points to. */
+async function startPlaying(
+  core: HttpCore,
+  token: string,
+): Promise<{ mediaUrl: string; segmentUrls: string[] }> {
+  const masterUrl = core.url(`/${NAME}/index.m3u8?token=${token}`);
+  const master = await get(masterUrl);
+  assertPlaylist(master);
+  const [mediaUrl] = uris(masterUrl, master);
+  assert.ok(mediaUrl);
+  assert.ok(mediaUrl.includes(`token=${token}`), 'the child URI carries the session token');
+  const playlist = await get(mediaUrl);
+  assertPlaylist(playlist);
+  const segmentUrls = uris(mediaUrl, playlist);
+  assert.ok(segmentUrls.length > 0);
+  return { mediaUrl, segmentUrls };
+}
+
+/**
+ * A live stream whose first player is already waiting for its playlist when the media comes:
+ * the bus is fed only once the HLS egress listens, as a publisher would go on publishing.
+ */
+async function liveWithFirstPlayer(core: HttpCore, token: string): Promise<Fetched> {
+  const bus = core.bus(NAME);
+  bus.startSource(TRACKS);
+  const listening = nextListener(bus);
+  const master = get(core.url(`/${NAME}/index.m3u8?token=${token}`));
+  await listening;
+  for (const f of media(7)) bus.push(f);
+  return master;
+}
+
+test('hls: an allowed player gets the master playlist, the media playlist and TS segments', async (t) => {
+  const core = await startHttpCore((c) => createHlsAdapter(c));
+  t.after(() => core.stop());
+  const first = await liveWithFirstPlayer(core, 'good1');
+  assertPlaylist(first);
+  assert.match(first.body.toString('utf8'), /#EXT-X-STREAM-INF:.*CODECS=/);
+
+  const { segmentUrls } = await startPlaying(core, 'good1');
+  assert.equal(segmentUrls.length, 3, 'segments cut at 2, 4 and 6 s');
+  const seg = await get(segmentUrls[0]!);
+  assert.equal(seg.status, 200);
+  assert.equal(seg.headers['content-type'], 'video/mp2t');
+  assert.equal(Number(seg.headers['content-length']), seg.body.length);
+  assert.ok(isTs(seg.body));
+  assert.equal(pidAt(seg.body, 0), 0, 'a segment starts with the PAT');
+
+  const sessions = core.manager.list({ name: NAME });
+  assert.equal(sessions.length, 1, 'every request of the player is one session');
+  assert.equal(core.backend.calls.length, 1, 'asked the backend once');
+  assert.ok(sessions[0]!.bytes >= seg.body.length);
+  assert.equal(core.bus(NAME).viewers, 1);
+});
+
+test('hls: a player the backend denies gets 403 for playlists and segments, and nothing else', async (t) => {
+  const core = await startHttpCore((c) => createHlsAdapter(c));
+  t.after(() => core.stop());
+  core.backend.answer = () => denyD();
+  const bus = core.bus(NAME);
+  bus.startSource(TRACKS);
+  for (const f of media(7)) bus.push(f);
+
+  for (const resource of ['index.m3u8', 'mono.m3u8', `mono-${Math.floor(Date.now() / 1000)}.ts`]) {
+    const r = await get(core.url(`/${NAME}/${resource}?token=bad`));
+    assertRefused(r);
+    assert.ok(!isTs(r.body) && r.body.length < 100, `${resource}: no media`);
+  }
+  assert.equal(bus.listenerCount, 0, 'nothing was segmented for a denied player');
+  assert.equal(bus.viewers, 0);
+  assert.deepEqual(core.manager.list(), []);
+});
+
+test('hls: a kicked session’s player comes back as a new session and finds its window', async (t) => {
+  const core = await startHttpCore((c) => createHlsAdapter(c));
+  t.after(() => core.stop());
+  assertPlaylist(await liveWithFirstPlayer(core, 'good1'));
+  const { mediaUrl, segmentUrls } = await startPlaying(core, 'good1');
+  const [before] = core.manager.list({ name: NAME });
+  assert.ok(before);
+
+  assert.equal(core.manager.kick(before.id), true);
+  assert.equal(before.closed, true);
+  assert.equal(core.bus(NAME).viewers, 0, 'a closed session is no viewer');
+
+  const again = await get(mediaUrl);
+  assertPlaylist(again);
+  assert.deepEqual(uris(mediaUrl, again), segmentUrls, 'the same window: segmenting went on');
+  const [after] = core.manager.list({ name: NAME });
+  assert.ok(after && after.id !== before.id, 'a new session');
+  assert.equal(core.backend.calls.length, 2, 'the new session asked the backend');
+  assert.equal((await get(segmentUrls[0]!)).status, 200);
+  assert.equal(core.bus(NAME).viewers, 1);
+});
+
+test('hls: a session banned mid-play gets 403 on its next requests; the winner plays on', async (t) => {
+  const core = await startHttpCore((c) => createHlsAdapter(c));
+  t.after(() => core.stop());
+  // X-Unique: the newest session of a user wins and the older ones are banned.
+  core.backend.answer = () => allow({ userId: 'u1', unique: true });
+  assertPlaylist(await liveWithFirstPlayer(core, 'good-a'));
+  const a = await startPlaying(core, 'good-a');
+  const b = await startPlaying(core, 'good-b');
+
+  assertRefused(await get(a.mediaUrl), /banned/);
+  const segment = await get(a.segmentUrls[0]!);
+  assertRefused(segment, /banned/);
+  assert.ok(!isTs(segment.body));
+  assertPlaylist(await get(b.mediaUrl));
+  assert.equal((await get(b.segmentUrls[0]!)).status, 200);
+  assert.deepEqual(
+    core.manager.list({ name: NAME }).map((s) => s.token),
+    ['good-b'],
+  );
+  assert.equal(core.bus(NAME).viewers, 1);
+});
