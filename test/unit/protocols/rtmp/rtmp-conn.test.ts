@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { parseConfig } from '../../../../src/config/parse.js';
 import type { Config } from '../../../../src/config/types.js';
-import { HttpRouter } from '../../../../src/http/router.js';
 import {
   audioSequenceHeader,
   audioTagBody,
@@ -53,7 +52,7 @@ before(async () => {
   lines = captured.lines;
   const log = captured.log;
   registry = new StreamRegistry(config, { log, ffmpeg: 'ffmpeg' });
-  sessionCore = createSessionCore({ config: () => config, registry, router: new HttpRouter(), log });
+  sessionCore = createSessionCore({ config, log, policy: (name) => registry.configFor(name) });
   adapter = createRtmpAdapter(
     { host: '127.0.0.1', port: 0 },
     { registry, sessions: sessionCore.manager, log },
