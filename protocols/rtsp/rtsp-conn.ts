@@ -19,16 +19,8 @@ import { rtspTarget, type RtspTarget } from './credentials.js';
 import { RtspEgress, type MediaKind, type RtpItem } from './egress.js';
 import { RtpToFrames, type TrackKind } from './to-stream.js';
 import { RtspProtocolError } from './wire/errors.js';
-import {
-  formatRtpInfo,
-  formatTransport,
-  parseBasicAuth,
-  parseCSeq,
-  parseSession,
-  parseTransport,
-  type RtpInfoEntry,
-  type TransportSpec,
-} from './wire/headers.js';
+import { formatRtpInfo, parseBasicAuth, parseCSeq, parseSession, type RtpInfoEntry } from './wire/headers.js';
+import { formatTransport, parseTransport, type TransportSpec } from './wire/transport.js';
 import {
   interleavedHeader,
   RtspReader,
