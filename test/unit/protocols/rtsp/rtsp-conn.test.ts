@@ -153,6 +153,11 @@ class Client {
     return r;
   }
 
+  /** Something `until` waits for happened elsewhere (a UDP datagram). */
+  notify(): void {
+    this.wake();
+  }
+
   close(): void {
     this.socket.destroy();
   }
@@ -385,7 +390,10 @@ test('rtsp conn: UDP play sends RTP to the client ports', async () => {
   try {
     await Promise.all([bindLoopback(rtp), bindLoopback(rtcp)]);
     const got: Buffer[] = [];
-    rtp.on('message', (m) => got.push(m));
+    rtp.on('message', (m) => {
+      got.push(m);
+      c.notify();
+    });
     const ports = `${rtp.address().port}-${rtcp.address().port}`;
     const base = url('live/udp');
     c.send(request('DESCRIBE', base, 1));
