@@ -4,31 +4,37 @@
  * answered or a publisher is accepted, so no media byte flows in either direction without
  * an allowed session; a session the manager ends closes the socket without a word
  * (AUTH-SPEC §5.3).
+ *
+ * This class is the I/O shell: ClientConn owns the socket, the error policy and teardown;
+ * the decisions live in pure pieces beside it (control.ts, play.ts, record.ts,
+ * request-queue.ts, wire/). Here requests are dispatched, answers and packets written, and
+ * the stream, its publisher slot and its egress are reached.
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { Tracks } from '../../src/media/types.js';
+import { ClientConn } from '../../src/client-conn.js';
+import type { SessionKind } from '../../src/core/proto.js';
 import { normalizeIp } from '../../src/net.js';
+import type { Denial, SessionManager } from '../../src/sessions/types.js';
 import type { StreamRegistry } from '../../src/streams/registry.js';
 import type { Publisher, Stream } from '../../src/streams/stream.js';
-import type { SessionKind } from '../../src/core/proto.js';
-import type { CloseReason } from '../../src/core/reasons.js';
-import type { ClientRequest, Denial, Session, SessionManager } from '../../src/sessions/types.js';
-import { rtspTarget, type RtspTarget } from './credentials.js';
-import { RtspEgress, type MediaKind, type RtpItem } from './egress.js';
-import { RtpToFrames, type TrackKind } from './to-stream.js';
-import { RtspProtocolError } from './wire/errors.js';
 import {
-  formatRtpInfo,
-  formatTransport,
-  parseBasicAuth,
-  parseCSeq,
-  parseSession,
-  parseTransport,
-  type RtpInfoEntry,
-  type TransportSpec,
-} from './wire/headers.js';
+  admission,
+  answerHeaders,
+  precheck,
+  PUBLIC_METHODS,
+  refusal,
+  SERVER,
+  SESSION_TIMEOUT_S,
+} from './control.js';
+import { rtspTarget, type RtspTarget } from './credentials.js';
+import { RtspEgress } from './egress.js';
+import { playable, PlayState, type Delivery, type Route } from './play.js';
+import { RecordState } from './record.js';
+import { RequestQueue } from './request-queue.js';
+import { waitForTracks } from './tracks-wait.js';
+import { RtspProtocolError } from './wire/errors.js';
 import {
   interleavedHeader,
   RtspReader,
@@ -37,14 +43,8 @@ import {
   type RtspItem,
   type RtspRequest,
 } from './wire/message.js';
-import {
-  announcedTracks,
-  AUDIO_TRACK_ID,
-  parseSdp,
-  VIDEO_TRACK_ID,
-  writeSdp,
-  type AnnouncedTracks,
-} from './wire/sdp.js';
+import { announcedTracks, parseSdp } from './wire/sdp.js';
+import { formatTransport } from './wire/transport.js';
 
 /** The shared UDP socket pair that sends RTP/RTCP to UDP viewers; absent when UDP is not offered. */
 export interface UdpSender {
@@ -62,373 +62,233 @@ export interface RtspDeps {
   udp?: UdpSender;
 }
 
-/** Without a request for this long, a connection that is not streaming is gone (RFC 2326 §12.37 default session timeout). */
-const SESSION_TIMEOUT_S = 60;
 /** A publisher that sends nothing for this long is gone (its encoder crashed or the network died). */
 const PUBLISH_IDLE_MS = 30_000;
 /** How long DESCRIBE waits for a just-started stream to know its tracks before answering 404. */
 const TRACKS_WAIT_MS = 5_000;
-const TRACKS_POLL_MS = 100;
 /**
  * Requests held while an earlier one waits for the session manager. ffmpeg and GStreamer
  * wait for each answer; a peer that piles up more than this is not a player.
  */
 const MAX_QUEUED_REQUESTS = 16;
-const SERVER = 'streamgate';
-const PUBLIC_METHODS =
-  'OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, ANNOUNCE, RECORD, GET_PARAMETER, SET_PARAMETER';
 
-type Phase = 'idle' | 'authorizing' | 'ready' | 'playing' | 'recording' | 'closed';
-
-interface PlayTrack {
-  readonly transport: TransportSpec;
-}
-
-export class RtspConn {
-  private phase: Phase = 'idle';
-  private mode: SessionKind | undefined;
+export class RtspConn extends ClientConn {
   private readonly reader = new RtspReader();
-  private readonly queue: RtspRequest[] = [];
-  private busy = false;
+  private readonly queue: RequestQueue<RtspRequest>;
   private readonly rtspSession = randomBytes(8).toString('hex');
-  private session: Session | undefined;
+  /** Set when the session manager is first asked; a 401 challenge clears it for the retry. */
+  private mode: SessionKind | undefined;
   private target: RtspTarget | undefined;
   private stream: Stream | undefined;
-  private tracks: Tracks | undefined;
-  private readonly playTracks = new Map<MediaKind, PlayTrack>();
-  private unsubscribe: (() => void) | undefined;
+  private play: PlayState | undefined;
+  private record: RecordState | undefined;
   private publisher: Publisher | undefined;
-  private announced: AnnouncedTracks | undefined;
-  private ingest: RtpToFrames | undefined;
-  private readonly recordChannels = new Map<number, { kind: TrackKind; rtcp: boolean }>();
-  private badPackets = 0;
-  private readonly ip: string;
-  private readonly log: Logger;
 
   constructor(
-    private readonly socket: Socket,
+    socket: Socket,
     private readonly deps: RtspDeps,
   ) {
-    this.ip = normalizeIp(socket.remoteAddress ?? '');
-    this.log = deps.log.child({ proto: 'rtsp', ip: this.ip, port: socket.remotePort });
-    socket.setNoDelay(true);
-    socket.setTimeout(SESSION_TIMEOUT_S * 1000);
-    socket.on('timeout', () => this.close('timeout'));
-    socket.on('data', (d: Buffer) => this.onData(d));
-    socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
-    socket.on('close', () => this.close('client_closed'));
+    super(socket, {
+      proto: 'rtsp',
+      log: deps.log,
+      sessions: deps.sessions,
+      idleTimeoutMs: SESSION_TIMEOUT_S * 1000,
+    });
+    this.queue = new RequestQueue(
+      (req) => this.handle(req),
+      (req, err) => this.failed(req, err),
+      MAX_QUEUED_REQUESTS,
+    );
+    this.onTeardown(() => this.queue.stop());
   }
 
-  private onData(data: Buffer): void {
-    if (this.phase === 'closed') return;
+  protected onBytes(data: Buffer): void {
     let items: RtspItem[];
     try {
       items = this.reader.push(data);
     } catch (err) {
-      // Malformed input ends this client only; the server and everyone else carry on.
+      // Anything but a protocol error is a fault, which the base turns into a close.
       if (!(err instanceof RtspProtocolError)) throw err;
       this.log.info({ err: err.message }, 'protocol error; closing connection');
-      this.send(writeResponse(err.status, [['Server', SERVER]]));
-      this.phase = 'closed';
-      this.socket.end();
-      this.teardown('protocol_error');
+      this.write(writeResponse(err.status, [['Server', SERVER]]));
+      this.finish('protocol_error');
       return;
     }
     for (const item of items) {
-      if (item.kind === 'interleaved') this.onInterleaved(item.channel, item.payload);
-      else if (item.kind === 'request') this.enqueue(item.request);
-      // Responses (to requests we never send) are ignored.
-      if ((this.phase as Phase) === 'closed') return;
-    }
-  }
-
-  private enqueue(req: RtspRequest): void {
-    if (this.queue.length >= MAX_QUEUED_REQUESTS) {
-      this.log.info('too many pipelined requests; closing connection');
-      this.close('protocol_error');
-      return;
-    }
-    this.queue.push(req);
-    this.drain();
-  }
-
-  /** Handles queued requests in order; an asynchronous one (the session manager) holds the rest. */
-  private drain(): void {
-    while (!this.busy && this.queue.length > 0 && this.phase !== 'closed') {
-      const req = this.queue.shift();
-      if (!req) return;
-      const pending = this.handle(req);
-      if (pending) {
-        this.busy = true;
-        pending
-          .catch((err: unknown) => {
-            this.log.error({ err: (err as Error).message, method: req.method }, 'request failed');
-            this.reply(req, 500);
-          })
-          .finally(() => {
-            this.busy = false;
-            this.drain();
-          });
+      if (item.kind === 'interleaved') {
+        this.onInterleaved(item.channel, item.payload);
+      } else if (item.kind === 'request' && !this.queue.push(item.request)) {
+        this.log.info('too many pipelined requests; closing connection');
+        this.close('protocol_error');
       }
+      // Responses (to requests we never send) are ignored.
+      if (this.closed) return;
     }
   }
 
   /** Dispatches one request; returns a promise only when the answer waits for something. */
   private handle(req: RtspRequest): Promise<void> | undefined {
-    if (parseCSeq(req.headers.get('cseq')) === undefined) {
-      this.send(writeResponse(400, [['Server', SERVER]]));
+    const early = precheck(req, this.sessionId);
+    if (early === 400) {
+      this.write(writeResponse(400, [['Server', SERVER]]));
       return undefined;
     }
-    const given = parseSession(req.headers.get('session'));
-    if (given !== undefined && this.mode !== undefined && given !== this.rtspSession) {
-      this.reply(req, 454);
+    if (early === 454) {
+      this.answer(req, 454);
       return undefined;
     }
-    if (this.phase !== 'playing' && this.phase !== 'recording') {
-      this.socket.setTimeout(SESSION_TIMEOUT_S * 1000);
+    if (!this.play?.playing && !this.record?.started) this.socket.setTimeout(SESSION_TIMEOUT_S * 1000);
+    switch (req.method) {
+      case 'OPTIONS':
+        this.answer(req, 200, [['Public', PUBLIC_METHODS]]);
+        return undefined;
+      case 'DESCRIBE':
+        return this.onDescribe(req);
+      case 'SETUP':
+        if (this.mode !== 'publish') return this.onSetupPlay(req);
+        this.onSetupRecord(req);
+        return undefined;
+      case 'PLAY':
+        return this.onPlay(req);
+      case 'ANNOUNCE':
+        return this.onAnnounce(req);
+      case 'RECORD':
+        this.onRecord(req);
+        return undefined;
+      case 'TEARDOWN':
+        this.answer(req, 200);
+        this.finish('client_closed');
+        return undefined;
+      case 'GET_PARAMETER':
+      case 'SET_PARAMETER':
+        // Keep-alives (ffmpeg, GStreamer): the answer itself is the point.
+        this.answer(req, 200);
+        return undefined;
+      default:
+        this.answer(req, 501, [['Public', PUBLIC_METHODS]]);
+        return undefined;
     }
-    try {
-      switch (req.method) {
-        case 'OPTIONS':
-          this.reply(req, 200, [['Public', PUBLIC_METHODS]]);
-          return undefined;
-        case 'DESCRIBE':
-          return this.onDescribe(req);
-        case 'SETUP':
-          if (this.mode !== 'publish') return this.onSetupPlay(req);
-          this.onSetupRecord(req);
-          return undefined;
-        case 'PLAY':
-          return this.onPlay(req);
-        case 'ANNOUNCE':
-          return this.onAnnounce(req);
-        case 'RECORD':
-          this.onRecord(req);
-          return undefined;
-        case 'TEARDOWN':
-          this.reply(req, 200);
-          this.phase = 'closed';
-          this.socket.end();
-          this.teardown('client_closed');
-          return undefined;
-        case 'GET_PARAMETER':
-        case 'SET_PARAMETER':
-          // Keep-alives (ffmpeg, GStreamer): the answer itself is the point.
-          this.reply(req, 200);
-          return undefined;
-        default:
-          this.reply(req, 501, [['Public', PUBLIC_METHODS]]);
-          return undefined;
-      }
-    } catch (err) {
-      if (!(err instanceof RtspProtocolError)) throw err;
+  }
+
+  /** A request's handling threw: a protocol error is answered with its status; anything else ends this client. */
+  private failed(req: RtspRequest, err: unknown): void {
+    if (err instanceof RtspProtocolError) {
       this.log.info({ err: err.message, method: req.method }, 'bad request');
-      this.reply(req, err.status);
-      return undefined;
+      this.answer(req, err.status);
+      return;
     }
+    this.fault(err);
   }
 
   // ---- play -------------------------------------------------------------------------
 
   private async onDescribe(req: RtspRequest): Promise<void> {
     const target = rtspTarget(req.uri);
-    if (!(await this.authorizePlay(req, target))) return;
-    const tracks = this.tracks ?? {};
-    const sdp = writeSdp(tracks, {
-      origin: this.socket.localAddress ? normalizeIp(this.socket.localAddress) : '127.0.0.1',
-    });
-    this.reply(
-      req,
-      200,
-      [
-        ['Content-Type', 'application/sdp'],
-        // RFC 2326 §C.1.1: relative a=control URLs resolve against this; the query stays on it
-        // so that SETUP and PLAY URLs keep the token.
-        ['Content-Base', `${target.base}/`],
-      ],
-      sdp,
-    );
+    const play = await this.authorizePlay(req, target);
+    if (!play) return;
+    const local = this.socket.localAddress;
+    const { headers, sdp } = play.describe(target.base, local ? normalizeIp(local) : '127.0.0.1');
+    this.answer(req, 200, headers, sdp);
   }
 
   /**
    * Opens the play session once per connection (at DESCRIBE, or at SETUP/PLAY for clients
    * that skip DESCRIBE) and waits for the stream's tracks. Answers the request itself on
-   * failure and returns false.
+   * failure and returns undefined.
    */
-  private async authorizePlay(req: RtspRequest, target: RtspTarget): Promise<boolean> {
+  private async authorizePlay(req: RtspRequest, target: RtspTarget): Promise<PlayState | undefined> {
     if (this.mode === 'publish') {
-      this.reply(req, 455);
-      return false;
+      this.answer(req, 455);
+      return undefined;
     }
-    if (this.session && this.tracks) return true;
+    if (this.play) return this.play;
     if (!target.valid) {
-      this.reply(req, 404);
-      return false;
+      this.answer(req, 404);
+      return undefined;
     }
     const stream = await this.openSession('play', req, target);
-    if (!stream) return false;
-    const deadline = Date.now() + TRACKS_WAIT_MS;
-    while (!playable(stream.bus.tracks) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, TRACKS_POLL_MS));
-      if (this.phase === 'closed') return false;
-    }
-    const tracks = stream.bus.tracks;
-    if (!playable(tracks)) {
+    if (!stream) return undefined;
+    const wait = waitForTracks(stream.bus, playable, TRACKS_WAIT_MS);
+    this.onTeardown(wait.cancel);
+    const tracks = await wait.tracks;
+    if (this.closed) return undefined;
+    if (!tracks) {
       this.log.info({ stream: target.name }, 'stream has no h264/aac tracks; refusing play');
       this.refuse(req, 404);
-      return false;
+      return undefined;
     }
-    this.tracks = tracks;
-    this.phase = 'ready';
-    return true;
+    this.stream = stream;
+    this.play = new PlayState(tracks);
+    return this.play;
   }
 
   private async onSetupPlay(req: RtspRequest): Promise<void> {
     const target = rtspTarget(req.uri);
-    if (!(await this.authorizePlay(req, target))) return;
-    if (this.phase === 'playing') {
-      this.reply(req, 455); // adding tracks to a running PLAY is not supported (RFC 2326 §10.4 allows refusing)
-      return;
-    }
-    const kind = this.trackFor(target.control);
-    if (!kind) {
-      this.reply(req, 404);
-      return;
-    }
-    const spec = this.pickPlayTransport(req.headers.get('transport') ?? '');
-    if (!spec) {
-      this.reply(req, 461);
-      return;
-    }
-    this.playTracks.set(kind, { transport: spec });
-    this.reply(req, 200, [['Transport', formatTransport(spec)]]);
-  }
-
-  private trackFor(control: string | undefined): MediaKind | undefined {
-    const t = this.tracks;
-    if (control !== undefined) {
-      const id = Number(/=(\d+)$/.exec(control)?.[1]);
-      if (id === VIDEO_TRACK_ID && t?.video?.codec === 'h264') return 'video';
-      if (id === AUDIO_TRACK_ID && t?.audio?.codec === 'aac') return 'audio';
-      return undefined;
-    }
-    // A SETUP of the aggregate URL: the first track not yet set up.
-    if (t?.video?.codec === 'h264' && !this.playTracks.has('video')) return 'video';
-    if (t?.audio?.codec === 'aac' && !this.playTracks.has('audio')) return 'audio';
-    return undefined;
-  }
-
-  private pickPlayTransport(header: string): TransportSpec | undefined {
-    const existing = [...this.playTracks.values()][0]?.transport.lower;
-    for (const t of parseTransport(header)) {
-      if (!t.unicast || (existing !== undefined && t.lower !== existing)) continue;
-      if (t.lower === 'tcp') {
-        const n = this.playTracks.size;
-        return { lower: 'tcp', unicast: true, interleaved: t.interleaved ?? [2 * n, 2 * n + 1] };
-      }
-      const udp = this.deps.udp;
-      if (udp && t.clientPort && udp.reaches(this.ip)) {
-        return {
-          lower: 'udp',
-          unicast: true,
-          clientPort: t.clientPort,
-          serverPort: [udp.rtpPort, udp.rtcpPort],
-        };
-      }
-    }
-    return undefined;
+    const play = await this.authorizePlay(req, target);
+    if (!play) return;
+    const udp = this.deps.udp?.reaches(this.ip) ? this.deps.udp : undefined;
+    const a = play.setup(target.control, req.headers.get('transport') ?? '', udp);
+    this.answer(req, a.status, a.status === 200 ? [['Transport', formatTransport(a.transport)]] : []);
   }
 
   private async onPlay(req: RtspRequest): Promise<void> {
     const target = rtspTarget(req.uri);
-    if (!(await this.authorizePlay(req, target))) return;
-    if (this.phase === 'playing') {
-      this.reply(req, 200);
+    const play = await this.authorizePlay(req, target);
+    const stream = this.stream;
+    if (!play || !stream) return;
+    if (play.playing) {
+      this.answer(req, 200);
       return;
     }
-    if (this.playTracks.size === 0 || !this.stream) {
-      this.reply(req, 455);
+    if (!play.ready) {
+      this.answer(req, 455);
       return;
     }
-    const egress = this.stream.bus.egress('rtsp', (bus) => new RtspEgress(bus));
-    // The cached GOP is replayed synchronously on subscribe; hold it until the PLAY answer
-    // (whose RTP-Info tells where each track's numbering starts) has been written.
-    const held: RtpItem[] = [];
-    let live = false;
-    const session = this.session;
-    this.unsubscribe = egress.subscribe({
-      deliver: (item) => {
-        if (live) this.deliver(item, session);
-        else held.push(item);
-      },
+    const egress = stream.bus.egress('rtsp', (bus) => new RtspEgress(bus));
+    play.subscribing();
+    const unsubscribe = egress.subscribe({
+      // This runs inside the publisher's push: a fault here must end this viewer, not the publisher.
+      deliver: (item) => this.guard(() => this.send(play.offer(item))),
       backlog: () => this.socket.writableLength,
     });
-    const base = target.valid ? target.base : req.uri;
-    const info: RtpInfoEntry[] = [];
-    for (const kind of this.playTracks.keys()) {
-      const first = held.find((i) => i.track === kind);
-      const seq = first?.sequence ?? egress.nextSequence(kind);
-      const url = `${base}/trackID=${kind === 'video' ? VIDEO_TRACK_ID : AUDIO_TRACK_ID}`;
-      if (seq !== undefined) info.push({ url, seq, ...(first ? { rtptime: first.rtpTime } : {}) });
-    }
-    this.reply(req, 200, [
+    this.onTeardown(unsubscribe);
+    const started = play.start(target.valid ? target.base : req.uri, (kind) => egress.nextSequence(kind));
+    this.answer(req, 200, [
       ['Range', 'npt=0.000-'],
-      ['RTP-Info', info.length > 0 ? formatRtpInfo(info) : undefined],
+      ['RTP-Info', started.rtpInfo],
     ]);
-    this.phase = 'playing';
-    const udp = [...this.playTracks.values()].some((t) => t.transport.lower === 'udp');
     // TCP players are watched by the socket itself; UDP players keep the control connection
     // alive with GET_PARAMETER/OPTIONS, so a silent one is gone after two session timeouts.
-    this.socket.setTimeout(udp ? 2 * SESSION_TIMEOUT_S * 1000 : 0);
-    live = true;
-    for (const item of held) this.deliver(item, session);
-    this.log.info({ stream: this.stream.name, session: session?.id, udp }, 'playing');
+    this.socket.setTimeout(started.udp ? 2 * SESSION_TIMEOUT_S * 1000 : 0);
+    for (const d of started.backlog) this.send(d);
+    this.log.info({ stream: stream.name, session: this.session?.id, udp: started.udp }, 'playing');
   }
 
-  /** Writes one frame's packets (shared Buffers) to this viewer, after its own interleaved headers. */
-  private deliver(item: RtpItem, session: Session | undefined): void {
-    if (this.phase !== 'playing') return;
-    const track = this.playTracks.get(item.track);
-    if (!track) return;
-    const t = track.transport;
-    if (t.lower === 'tcp') {
-      const [rtpCh = 0] = t.interleaved ?? [];
-      this.socket.cork();
-      if (item.reports) {
-        for (const [kind, pt] of this.playTracks) {
-          const report = item.reports[kind];
-          const rtcpCh = pt.transport.interleaved?.[1];
-          if (report && rtcpCh !== undefined) this.writeInterleaved(rtcpCh, report);
-        }
-      }
-      for (const p of item.packets) this.writeInterleaved(rtpCh, p);
-      this.socket.uncork();
+  /** Writes one item's packets (shared Buffers) to this viewer, each TCP one after its own interleaved header. */
+  private send(d: Delivery | undefined): void {
+    if (!d) return;
+    const tcp = d.to.via === 'tcp';
+    if (tcp) this.socket.cork();
+    for (const r of d.reports) this.sendPacket(r.to, r.packet);
+    for (const p of d.packets) this.sendPacket(d.to, p);
+    if (tcp) this.socket.uncork();
+    this.session?.addBytes(d.bytes);
+  }
+
+  private sendPacket(to: Route, packet: Buffer): void {
+    if (to.via === 'tcp') {
+      this.write(interleavedHeader(to.channel, packet.length));
+      this.write(packet);
     } else {
-      const udp = this.deps.udp;
-      const [rtpPort = 0] = t.clientPort ?? [];
-      if (!udp) return;
-      if (item.reports) {
-        for (const [kind, pt] of this.playTracks) {
-          const report = item.reports[kind];
-          const rtcpPort = pt.transport.clientPort?.[1];
-          if (report && rtcpPort !== undefined) udp.send('rtcp', report, this.ip, rtcpPort);
-        }
-      }
-      for (const p of item.packets) udp.send('rtp', p, this.ip, rtpPort);
+      this.deps.udp?.send(to.channel, packet, this.ip, to.port);
     }
-    session?.addBytes(item.payload);
-  }
-
-  private writeInterleaved(channel: number, packet: Buffer): void {
-    this.socket.write(interleavedHeader(channel, packet.length));
-    this.socket.write(packet);
   }
 
   // ---- publish ----------------------------------------------------------------------
 
   private async onAnnounce(req: RtspRequest): Promise<void> {
     if (this.mode !== undefined) {
-      this.reply(req, 455);
+      this.answer(req, 455);
       return;
     }
     const target = rtspTarget(req.uri);
@@ -448,206 +308,101 @@ export class RtspConn {
       this.refuse(req, stream.acceptsPublish ? 409 : 403);
       return;
     }
+    this.onTeardown(() => publisher.release());
     if (announced.ignored.length > 0) {
       this.log.info({ ignored: announced.ignored }, 'ignoring unsupported media in ANNOUNCE');
     }
     this.publisher = publisher;
-    this.announced = announced;
-    this.ingest = new RtpToFrames(announced);
-    this.phase = 'ready';
-    this.reply(req, 200);
+    this.record = new RecordState(announced);
+    this.answer(req, 200);
   }
 
   private onSetupRecord(req: RtspRequest): void {
-    const announced = this.announced;
-    if (!announced || this.phase !== 'ready') {
-      this.reply(req, 455);
+    const record = this.record;
+    if (!record) {
+      this.answer(req, 455);
       return;
     }
-    const kind = recordTrackFor(req.uri, announced);
-    if (!kind) {
-      this.reply(req, 404);
-      return;
-    }
-    // UDP record would need per-publisher receive sockets; every RTSP publisher we know
-    // (ffmpeg, GStreamer, OBS plugins) can use TCP, and 461 makes ffmpeg retry with it.
-    const offer = parseTransport(req.headers.get('transport') ?? '').find(
-      (t) => t.lower === 'tcp' && t.unicast,
-    );
-    if (!offer) {
-      this.reply(req, 461);
-      return;
-    }
-    const n = new Set([...this.recordChannels.values()].map((c) => c.kind)).size;
-    const [rtp, rtcp] = offer.interleaved ?? [2 * n, 2 * n + 1];
-    this.recordChannels.set(rtp, { kind, rtcp: false });
-    this.recordChannels.set(rtcp, { kind, rtcp: true });
-    const spec: TransportSpec = { lower: 'tcp', unicast: true, interleaved: [rtp, rtcp], mode: 'record' };
-    this.reply(req, 200, [['Transport', formatTransport(spec)]]);
+    const a = record.setup(req.uri, req.headers.get('transport') ?? '');
+    this.answer(req, a.status, a.status === 200 ? [['Transport', formatTransport(a.transport)]] : []);
   }
 
   private onRecord(req: RtspRequest): void {
-    if (this.mode !== 'publish' || this.phase !== 'ready' || this.recordChannels.size === 0) {
-      this.reply(req, 455);
+    if (!this.record?.record()) {
+      this.answer(req, 455);
       return;
     }
-    this.phase = 'recording';
     this.socket.setTimeout(PUBLISH_IDLE_MS);
-    this.reply(req, 200);
+    this.answer(req, 200);
     this.log.info({ stream: this.target?.name, session: this.session?.id }, 'publishing');
   }
 
   private onInterleaved(channel: number, payload: Buffer): void {
-    // Media before RECORD (or from a player: its RTCP receiver reports) is dropped, never forwarded.
-    if (this.phase !== 'recording' || !this.ingest || !this.publisher) return;
-    const ch = this.recordChannels.get(channel);
-    if (!ch) return;
-    this.session?.addBytes(payload.length);
-    if (ch.rtcp) {
-      this.ingest.rtcp(ch.kind, payload);
+    const publisher = this.publisher;
+    if (!this.record || !publisher) return;
+    const r = this.record.receive(channel, payload);
+    if (r.kind === 'ignored') return;
+    this.session?.addBytes(r.bytes);
+    if (r.kind === 'malformed') {
+      if (r.log) this.log.info({ err: r.error }, 'dropping malformed rtp packet');
       return;
     }
-    try {
-      const r = this.ingest.rtp(ch.kind, payload);
-      if (r.tracks) this.publisher.source.tracks(r.tracks);
-      for (const f of r.frames) this.publisher.source.frame(f);
-    } catch (err) {
-      if (!(err instanceof RtspProtocolError)) throw err;
-      // One bad packet costs one picture, not the publisher; the first few are logged.
-      if (++this.badPackets <= 5) this.log.info({ err: err.message }, 'dropping malformed rtp packet');
-    }
+    if (r.tracks) publisher.source.tracks(r.tracks);
+    for (const f of r.frames) publisher.source.frame(f);
   }
 
   // ---- sessions ---------------------------------------------------------------------
 
+  /** This connection's RTSP session id, once the session manager has been asked. */
+  private get sessionId(): string | undefined {
+    return this.mode === undefined ? undefined : this.rtspSession;
+  }
+
   /**
    * Asks the session manager, then resolves the stream. On any refusal the request is
-   * answered (403, 404, 302 + Location, 401 with a Basic challenge) and the connection
-   * closes; returns the stream on success.
+   * answered (403, 404, 302 + Location, 401 with a Basic challenge) and, but for the
+   * challenge, the connection closes; returns the stream on success.
    */
   private async openSession(
     kind: SessionKind,
     req: RtspRequest,
     target: RtspTarget,
   ): Promise<Stream | undefined> {
-    this.phase = 'authorizing';
     this.mode = kind;
     this.target = target;
-    const query = new URLSearchParams(target.query);
-    const basic = parseBasicAuth(req.headers.get('authorization'));
-    // AUTH-SPEC §7.3: the publish password may come as the Basic auth password instead of ?password=.
-    if (kind === 'publish' && basic && !query.has('password')) query.set('password', basic.pass);
-    const userAgent = req.headers.get('user-agent');
-    const request: ClientRequest = {
-      kind,
-      proto: 'rtsp',
-      name: target.name,
-      ip: this.ip,
-      qs: target.qs,
-      query,
-      ...(target.token !== undefined ? { token: target.token } : {}),
-      ...(userAgent ? { userAgent } : {}),
-      ...(target.host ? { host: target.host } : {}),
-    };
-    const decision = await this.deps.sessions.open(request);
-    if ((this.phase as Phase) !== 'authorizing') {
-      if (decision.allow) decision.session.close('client_closed');
-      return undefined;
-    }
+    const { request, mayChallenge } = admission(kind, req, target, this.ip);
+    const decision = await this.authorize(request);
+    if (!decision) return undefined;
     if (!decision.allow) {
-      this.deny(req, decision, kind === 'publish' && !basic && !target.query.has('password'));
+      this.deny(req, decision, mayChallenge);
       return undefined;
     }
-    this.session = decision.session;
-    decision.session.onKill((reason) => this.kill(reason));
     const stream = this.deps.registry.resolve(target.name);
     if (!stream) {
       this.refuse(req, 404);
       return undefined;
     }
-    this.stream = stream;
     return stream;
   }
 
   private deny(req: RtspRequest, d: Denial, mayChallenge: boolean): void {
     this.log.info({ status: d.status, reason: d.reason, stream: this.target?.name }, 'refused');
-    if (d.status === 302 && d.location) {
-      this.refuse(req, 302, [['Location', d.location]]);
-    } else if (d.reason === 'wrong_password' && mayChallenge) {
-      // ffmpeg sends the credentials of rtsp://user:pass@host/… only after a challenge (RFC 7617 §2),
-      // and repeats the request on this connection, so it stays open.
+    const r = refusal(d, mayChallenge);
+    if (r.challenge) {
       this.mode = undefined;
-      this.phase = 'idle';
-      this.reply(req, 401, [['WWW-Authenticate', 'Basic realm="streamgate"']]);
+      this.answer(req, r.status, r.headers);
     } else {
-      this.refuse(req, d.status);
+      this.refuse(req, r.status, r.headers);
     }
   }
 
   /** Answers with an error and closes the connection after the answer is flushed. */
   private refuse(req: RtspRequest, status: number, headers: HeaderList = []): void {
-    this.reply(req, status, headers);
-    this.phase = 'closed';
-    this.socket.end();
-    this.teardown('refused');
+    this.answer(req, status, headers);
+    this.finish('refused');
   }
 
-  private reply(req: RtspRequest, status: number, headers: HeaderList = [], body?: string): void {
-    const list: HeaderList = [
-      ['CSeq', req.headers.get('cseq')?.trim()],
-      ['Server', SERVER],
-      [
-        'Session',
-        this.mode !== undefined && status < 300
-          ? `${this.rtspSession};timeout=${SESSION_TIMEOUT_S}`
-          : undefined,
-      ],
-      ...headers,
-    ];
-    this.send(writeResponse(status, list, body));
+  private answer(req: RtspRequest, status: number, headers: HeaderList = [], body?: string): void {
+    this.write(writeResponse(status, answerHeaders(req, status, this.sessionId, headers), body));
   }
-
-  /** The session manager ended the session: close silently (AUTH-SPEC §5.3). */
-  private kill(reason: CloseReason): void {
-    this.log.info({ reason, session: this.session?.id }, 'session ended by the server');
-    this.close(reason);
-  }
-
-  close(reason: CloseReason): void {
-    if (this.phase !== 'closed') {
-      this.phase = 'closed';
-      this.socket.destroy();
-    }
-    this.teardown(reason);
-  }
-
-  private teardown(reason: CloseReason): void {
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
-    this.publisher?.release();
-    this.publisher = undefined;
-    if (this.session && !this.session.closed) this.session.close(reason);
-  }
-
-  private send(bytes: Buffer): void {
-    if (!this.socket.destroyed && this.socket.writable) this.socket.write(bytes);
-  }
-}
-
-/** A stream can be played over RTSP once it has an H.264 or AAC track. */
-function playable(tracks: Tracks | undefined): tracks is Tracks {
-  return tracks?.video?.codec === 'h264' || tracks?.audio?.codec === 'aac';
-}
-
-/** Which announced track a record SETUP URL names: its SDP control ends the URL (ffmpeg: `…/streamid=1`). */
-function recordTrackFor(uri: string, announced: AnnouncedTracks): TrackKind | undefined {
-  const url = uri.replace(/\/+$/, '');
-  const matches = (control: string | undefined): boolean =>
-    control !== undefined && control !== '' && control !== '*' && url.endsWith(control);
-  if (announced.video && matches(announced.video.control)) return 'video';
-  if (announced.audio && matches(announced.audio.control)) return 'audio';
-  // A single announced track may be set up at the aggregate URL.
-  if (announced.video && !announced.audio) return 'video';
-  if (announced.audio && !announced.video) return 'audio';
-  return undefined;
 }

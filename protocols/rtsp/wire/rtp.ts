@@ -131,9 +131,3 @@ export function parseSenderReports(buf: Buffer): SenderReport[] {
   }
   return out;
 }
-
-/** True for RTCP packet types 200..204 (RFC 5761 §4), to tell RTCP from RTP on a shared port. */
-export function looksLikeRtcp(buf: Buffer): boolean {
-  const t = buf[1] ?? 0;
-  return buf.length >= 4 && t >= 200 && t <= 204;
-}

@@ -4,7 +4,6 @@ import { AacDepacketizer, AacPacketizer } from '../../../../protocols/rtsp/wire/
 import { RtspProtocolError } from '../../../../protocols/rtsp/wire/errors.js';
 import { H264Depacketizer, H264Packetizer } from '../../../../protocols/rtsp/wire/h264-rtp.js';
 import {
-  looksLikeRtcp,
   parseRtp,
   parseSenderReports,
   writeRtp,
@@ -61,7 +60,6 @@ test('rtcp sender report: write → parse; compound packets and garbage', () => 
   };
   const bytes = writeSenderReport(sr);
   assert.equal(bytes.length, 28);
-  assert.ok(looksLikeRtcp(bytes));
   const sdes = Buffer.from([0x81, 202, 0, 1, 0, 0, 0, 7]);
   assert.deepEqual(parseSenderReports(Buffer.concat([bytes, sdes])), [sr]);
   assert.deepEqual(parseSenderReports(Buffer.from([0x80, 200, 0, 50, 1, 2])), []);
