@@ -19,7 +19,7 @@ import type { Stmt } from './syntax.js';
 import type { PlaybackHeaders, ProtocolsConfig, StreamConfig } from './types.js';
 
 export class StreamBlocks {
-  private readonly templateRefs: { stream: StreamConfig; tok: Token }[] = [];
+  private readonly templateRefs: Token[] = [];
   private readonly streamNames = new Map<string, StreamConfig>();
   private readonly templateNames = new Map<string, StreamConfig>();
   /** Token of each stream/template name, for messages about the block as a whole. */
@@ -154,7 +154,7 @@ export class StreamBlocks {
             this.chk.unknown(ctx, head);
           } else if (this.chk.noBlock(s) && this.chk.arity(s, 1, 1, 'template NAME') && single(head)) {
             sc.template = (args[0] as Token).value;
-            this.templateRefs.push({ stream: sc, tok: args[0] as Token });
+            this.templateRefs.push(args[0] as Token);
           }
           break;
         case 'prefix':
@@ -265,7 +265,7 @@ export class StreamBlocks {
 
   /** References may point forward, so they are checked once everything is read. */
   checkReferences(): void {
-    for (const { tok } of this.templateRefs) {
+    for (const tok of this.templateRefs) {
       if (!this.templateNames.has(tok.value)) {
         const guess = suggest(tok.value, [...this.templateNames.keys()]);
         this.chk.err(tok, `unknown template '${tok.value}'${guess ? `; did you mean '${guess}'?` : ''}`);
