@@ -52,15 +52,17 @@ export function createSessionCore(deps: {
     onConfigOverride: (name, partial) => {
       const stream = deps.registry.resolve(name);
       if (!stream) return;
-      stream.applyOverride(partial).then(
-        ({ changed, closedProtocols }) => {
-          if (!changed) return;
-          deps.log.info({ stream: name, closedProtocols }, 'stream config overridden by backend');
-          for (const proto of closedProtocols) manager.closeProtocol(name, proto, 'config_changed');
-        },
-        (err: unknown) =>
-          deps.log.warn({ stream: name, err: (err as Error).message }, 'backend config override ignored'),
+      const r = stream.applyOverride(partial);
+      if (!r.ok) {
+        deps.log.warn({ stream: name, err: r.error }, 'backend config override ignored');
+        return;
+      }
+      if (!r.changed) return;
+      deps.log.info(
+        { stream: name, closedProtocols: r.closedProtocols },
+        'stream config overridden by backend',
       );
+      for (const proto of r.closedProtocols) manager.closeProtocol(name, proto, 'config_changed');
     },
   });
   registerSessionRoutes(deps.router, manager, history);
