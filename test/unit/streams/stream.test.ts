@@ -85,15 +85,25 @@ function slowExitFfmpeg(): { binary: string; alive: () => string[] } {
   writeFileSync(
     binary,
     '#!/bin/sh\n' +
+      // The trap goes first: a SIGTERM before it would leave a stale record behind.
+      `trap 'sleep 0.3; rm -f "${dir}/alive.$$"; exit 0' TERM\n` +
       `echo "$*" > "${dir}/alive.$$"\n` +
-      `trap 'sleep 0.3; rm -f "${dir}/alive.$$"; kill $c; exit 0' TERM\n` +
-      'sleep 30 & c=$!\nwait $c\n',
+      // Short foreground sleeps, not one in the background: a child left behind would hold
+      // the stdout pipe open after the script exits, and the input would wait for it.
+      'while :; do sleep 0.1; done\n',
   );
   chmodSync(binary, 0o755);
   const alive = () =>
     readdirSync(dir)
       .filter((f) => f.startsWith('alive.'))
-      .map((f) => readFileSync(join(dir, f), 'utf8'));
+      .map((f) => {
+        try {
+          return readFileSync(join(dir, f), 'utf8');
+        } catch {
+          return undefined; // exited between the listing and the read
+        }
+      })
+      .filter((args) => args !== undefined);
   return { binary, alive };
 }
 
