@@ -221,6 +221,7 @@ export class AuthSpecs {
     return keys;
   }
 
+  /** `auth_backend NAME { … }` (AUTH-SPEC §6.1); stored in `backends` only when its name is valid and new. */
   backendBlock(s: Stmt, backends: Map<string, AuthBackendConfig>): void {
     const usage = 'auth_backend NAME { allow|deny token|ip|country|ua VALUE…; backend URL; allow default; }';
     if (!this.chk.arity(s, 1, 1, usage) || !this.chk.needBlock(s, usage)) return;

@@ -15,7 +15,7 @@ export const DEFAULT_HISTORY = 'sqlite://data/history.db';
 export const DEFAULT_HTTP_SESSION_TIMEOUT = 60;
 export const DEFAULT_AUTH_DURATION = 180;
 
-/** Builds the Config of one file; every problem goes to `chk`, and the parts that were valid are kept. */
+/** Builds the Config of one file; every problem goes to `chk`, and the result means nothing if there was one. */
 export function buildConfig(stmts: Stmt[], chk: Checker): Config {
   return new ConfigBuilder(chk).build(stmts);
 }
