@@ -4,10 +4,11 @@
  */
 import type { Logger } from 'pino';
 import { MediaBus } from '../media/bus.js';
-import type { ProtocolsConfig, StreamConfig } from '../config/types.js';
+import type { StreamConfig } from '../config/types.js';
 import { protocolAllowed } from '../config/resolve.js';
 import type { Proto } from '../core/proto.js';
 import { FfmpegInput } from './ffmpeg-input.js';
+import { mergeOverride, type OverrideOutcome, type StreamOverride } from './override.js';
 import { Source } from './source.js';
 import { redactSecrets } from '../log.js';
 
@@ -22,17 +23,18 @@ export interface Publisher {
   release(): void;
 }
 
-/** The keys a backend override may set (AUTH-SPEC §8.1); anything else refuses the override. */
-const OVERRIDABLE = new Set(['inputs', 'protocols', 'password', 'segment_duration']);
-
 export class Stream {
   readonly bus = new MediaBus();
   private input: FfmpegInput | undefined;
   private publisher: Publisher | undefined;
-  private override: Record<string, unknown> | undefined;
+  private override: StreamOverride | undefined;
   /** `base` with `override` applied; recomputed only when either changes. */
   private effective: StreamConfig;
   private running = false;
+  /** The input replacement in progress, if any; replacements run one after another. */
+  private inputSwap: Promise<void> = Promise.resolve();
+  /** A replacement is queued and has not begun; later requests join it. */
+  private swapQueued = false;
   /** Time the stream last had neither a publisher nor a viewer (for removing idle template streams). */
   idleSince = Date.now();
 
@@ -90,13 +92,15 @@ export class Stream {
     const input = this.input;
     this.input = undefined;
     this.publisher?.release();
-    this.setOverride(undefined);
+    this.clearOverride();
     await input?.stop();
+    // A replacement may still be waiting for the old ffmpeg to exit; stopped means that one too.
+    await this.inputSwap;
   }
 
-  private setOverride(override: Record<string, unknown> | undefined): void {
-    this.override = override;
-    this.effective = withOverride(this.base, override);
+  private clearOverride(): void {
+    this.override = undefined;
+    this.effective = this.base;
   }
 
   /** Takes the publishing slot, or returns undefined when someone already publishes here. */
@@ -118,45 +122,47 @@ export class Stream {
   }
 
   /**
-   * Applies a backend's partial config (AUTH-SPEC §8.1): computes the new effective
-   * config, does nothing when it is unchanged, restarts the input when `inputs`
-   * changed, and returns the play protocols the stream no longer serves so the caller
-   * can close those sessions. Throws on keys it does not know (the grant still stands).
+   * Applies a backend's partial config (AUTH-SPEC §8.1) at once: the new config holds when
+   * this returns. A refused override leaves the stream untouched. `restartInput` means the
+   * pulled input is being replaced in the background; `closedProtocols` are the play
+   * protocols the stream no longer serves, whose sessions the caller closes.
    */
-  async applyOverride(
-    partial: Record<string, unknown>,
-  ): Promise<{ changed: boolean; closedProtocols: Proto[] }> {
-    for (const key of Object.keys(partial)) {
-      if (!OVERRIDABLE.has(key)) throw new Error(`override key '${key}' is not supported`);
-    }
-    const merged: Record<string, unknown> = { ...this.override };
-    for (const [k, v] of Object.entries(partial)) {
-      if (v === null) delete merged[k];
-      else merged[k] = v;
-    }
-    const before = this.config;
-    const beforeJson = JSON.stringify(before);
-    const previousOverride = this.override;
-    this.setOverride(Object.keys(merged).length > 0 ? merged : undefined);
-    const after = this.config;
-    if (JSON.stringify(after) === beforeJson) {
-      this.setOverride(previousOverride);
-      return { changed: false, closedProtocols: [] };
-    }
-    const closedProtocols = (['hls', 'rtmp', 'rtsp', 'tshttp'] as const).filter(
-      (p) => protocolAllowed(before.protocols, p) && !protocolAllowed(after.protocols, p),
-    );
-    if (JSON.stringify(before.inputs) !== JSON.stringify(after.inputs) && this.running) {
+  applyOverride(partial: unknown): OverrideOutcome {
+    const r = mergeOverride(this.base, this.override, partial);
+    if (!r.ok) return r;
+    if (!r.changed) return { ok: true, changed: false, restartInput: false, closedProtocols: [] };
+    this.override = r.override;
+    this.effective = r.effective;
+    const restartInput = r.restartInput && this.running;
+    if (restartInput) {
       this.deps.log.info(
-        { stream: this.name, inputs: after.inputs.map(redactSecrets) },
+        { stream: this.name, inputs: r.effective.inputs.map(redactSecrets) },
         'input replaced by backend override',
       );
-      const old = this.input;
-      this.input = undefined;
-      await old?.stop();
-      this.start();
+      this.replaceInput();
     }
-    return { changed: true, closedProtocols };
+    return { ok: true, changed: true, restartInput, closedProtocols: r.closedProtocols };
+  }
+
+  /**
+   * Stops the pulled input, then starts the one the config names by then. Replacements run
+   * one after another, so an override arriving while the old ffmpeg is still exiting cannot
+   * leave two inputs running; requests made before a queued replacement begins join it.
+   */
+  private replaceInput(): void {
+    if (this.swapQueued) return;
+    this.swapQueued = true;
+    this.inputSwap = this.inputSwap
+      .then(async () => {
+        this.swapQueued = false;
+        const old = this.input;
+        this.input = undefined;
+        await old?.stop();
+        if (this.running) this.start();
+      })
+      .catch((err: unknown) => {
+        this.deps.log.error({ stream: this.name, err }, 'replacing the input failed');
+      });
   }
 
   /** Replaces the configured base (config reload); the override is dropped (AUTH-SPEC A19). */
@@ -164,30 +170,7 @@ export class Stream {
     const wasRunning = this.running;
     await this.stop();
     this.base = config;
-    this.setOverride(undefined);
+    this.clearOverride();
     if (wasRunning) this.start();
   }
-}
-
-function withOverride(base: StreamConfig, o: Record<string, unknown> | undefined): StreamConfig {
-  if (!o) return base;
-  const c: StreamConfig = { ...base };
-  if (Array.isArray(o['inputs'])) {
-    c.inputs = o['inputs']
-      .map((i: unknown) => (typeof i === 'string' ? i : (i as { url?: unknown } | null)?.url))
-      .filter((u): u is string => typeof u === 'string');
-  }
-  if (o['protocols'] && typeof o['protocols'] === 'object') c.protocols = toProtocols(o['protocols']);
-  if (typeof o['password'] === 'string') c.password = o['password'];
-  if (typeof o['segment_duration'] === 'number') c.segmentDuration = o['segment_duration'];
-  return c;
-}
-
-function toProtocols(raw: object): ProtocolsConfig {
-  const r = raw as Record<string, unknown>;
-  const flags: ProtocolsConfig['flags'] = {};
-  for (const p of ['hls', 'rtmp', 'rtsp', 'tshttp'] as const) {
-    if (typeof r[p] === 'boolean') flags[p] = r[p];
-  }
-  return { whitelist: r['whitelist'] === true, flags };
 }

@@ -578,6 +578,16 @@ const invalid: { name: string; text: string; errors: Expected[] }[] = [
     errors: [[1, 20, /session_keys must include ip, name and proto \(missing ip\)/]],
   },
   {
+    name: 'session_keys without name rejected',
+    text: 'on_play http://x/a session_keys=ip,proto,token;',
+    errors: [[1, 20, /session_keys must include ip, name and proto \(missing name\)/]],
+  },
+  {
+    name: 'session_keys without proto rejected',
+    text: 'stream s { input fake://fake; on_play http://x/a session_keys=ip,name; }',
+    errors: [[1, 50, /session_keys must include ip, name and proto \(missing proto\)/]],
+  },
+  {
     name: 'session_keys missing several',
     text: 'on_play http://x/a session_keys=token;',
     errors: [[1, 20, /missing ip, name, proto/]],
@@ -716,6 +726,11 @@ const invalid: { name: string; text: string; errors: Expected[] }[] = [
       [1, 48, /segment_duration must be a positive number/],
       [2, 48, /got 'x'/],
     ],
+  },
+  {
+    name: 'empty password (anyone sending ?password= would publish)',
+    text: 'template t { password ""; }',
+    errors: [[1, 23, /password must not be empty/]],
   },
   {
     name: 'duplicate password',

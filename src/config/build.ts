@@ -1,0 +1,198 @@
+/**
+ * Stage 2 of the config parser: walks the statement tree and builds the typed Config. This
+ * file reads the top level (listeners, stores, global switches and defaults) and hands
+ * stream/template blocks and auth directives to the modules that own them.
+ */
+import { isIP } from 'node:net';
+import { AuthSpecs, type AuthSeen } from './auth-spec.js';
+import { isPositiveNumber, normalizeIpOrCidr, type Checker } from './check.js';
+import type { Token } from './lexer.js';
+import { StreamBlocks } from './stream-block.js';
+import type { Stmt } from './syntax.js';
+import type { Config, Listen } from './types.js';
+
+export const DEFAULT_HISTORY = 'sqlite://data/history.db';
+export const DEFAULT_HTTP_SESSION_TIMEOUT = 60;
+export const DEFAULT_AUTH_DURATION = 180;
+
+/** Builds the Config of one file; every problem goes to `chk`, and the result means nothing if there was one. */
+export function buildConfig(stmts: Stmt[], chk: Checker): Config {
+  return new ConfigBuilder(chk).build(stmts);
+}
+
+class ConfigBuilder {
+  private readonly config: Config;
+  private readonly auth: AuthSpecs;
+  private readonly streams: StreamBlocks;
+  private readonly seenGlobal = new Map<string, Token>();
+
+  constructor(private readonly chk: Checker) {
+    this.config = {
+      source: chk.file,
+      history: DEFAULT_HISTORY,
+      noAutoToken: false,
+      adminViewDisabled: false,
+      authBackends: new Map(),
+      streams: [],
+      templates: [],
+      trustedProxies: [],
+      httpSessionTimeout: DEFAULT_HTTP_SESSION_TIMEOUT,
+      defaultAuthDuration: DEFAULT_AUTH_DURATION,
+    };
+    this.auth = new AuthSpecs(chk);
+    this.streams = new StreamBlocks(chk, this.auth, this.config);
+  }
+
+  private once(key: string, head: Token): boolean {
+    const prev = this.seenGlobal.get(key);
+    if (prev) {
+      this.chk.err(head, `duplicate '${head.value}' (already set at ${prev.line}:${prev.col})`);
+      return false;
+    }
+    this.seenGlobal.set(key, head);
+    return true;
+  }
+
+  build(stmts: Stmt[]): Config {
+    const authSeen: AuthSeen = {};
+    for (const s of stmts) if (!s.broken) this.directive(s, authSeen);
+    this.auth.checkReferences(this.config.authBackends);
+    this.streams.checkReferences();
+    return this.config;
+  }
+
+  private directive(s: Stmt, authSeen: AuthSeen): void {
+    const head = s.words[0] as Token;
+    const args = s.words.slice(1);
+    const c = this.config;
+    switch (head.quoted ? '' : head.value) {
+      case 'http':
+      case 'rtmp':
+      case 'rtsp':
+      case 'mysql': {
+        const key = head.value as 'http' | 'rtmp' | 'rtsp' | 'mysql';
+        if (!this.chk.noBlock(s) || !this.chk.arity(s, 1, 1, `${key} PORT | ${key} HOST:PORT`)) return;
+        const listen = this.listen(args[0] as Token);
+        if (listen && this.once(key, head)) c[key] = listen;
+        return;
+      }
+      case 'edit_auth':
+        if (!this.chk.noBlock(s) || !this.chk.arity(s, 2, 2, 'edit_auth USER PASSWORD')) return;
+        if (this.once('edit_auth', head)) {
+          c.editAuth = { user: args[0]?.value ?? '', password: args[1]?.value ?? '' };
+        }
+        return;
+      case 'session_store': {
+        if (!this.chk.noBlock(s) || !this.chk.arity(s, 1, 1, 'session_store redis://HOST:PORT')) return;
+        const a = args[0] as Token;
+        if (!/^rediss?:\/\/./i.test(a.value)) {
+          this.chk.err(a, `session_store must be a redis:// URL, got '${a.value}'`);
+          return;
+        }
+        if (this.once('session_store', head)) c.sessionStore = a.value;
+        return;
+      }
+      case 'history': {
+        if (!this.chk.noBlock(s) || !this.chk.arity(s, 1, 1, 'history sqlite://PATH')) return;
+        const a = args[0] as Token;
+        if (!/^sqlite:\/\/./i.test(a.value)) {
+          this.chk.err(a, `history must be a sqlite://PATH URL, got '${a.value}'`);
+          return;
+        }
+        if (this.once('history', head)) c.history = a.value;
+        return;
+      }
+      case 'no_auto_token':
+        if (
+          this.chk.noBlock(s) &&
+          this.chk.arity(s, 0, 0, 'no_auto_token') &&
+          this.once('no_auto_token', head)
+        ) {
+          c.noAutoToken = true;
+        }
+        return;
+      case 'admin_view_disabled':
+        if (
+          this.chk.noBlock(s) &&
+          this.chk.arity(s, 0, 0, 'admin_view_disabled') &&
+          this.once('admin_view_disabled', head)
+        ) {
+          c.adminViewDisabled = true;
+        }
+        return;
+      case 'on_play':
+      case 'auth':
+      case 'on_publish':
+        this.auth.directive(s, c, authSeen);
+        return;
+      case 'trusted_proxies': {
+        if (!this.chk.noBlock(s) || !this.chk.arity(s, 1, Infinity, 'trusted_proxies IP_OR_CIDR…')) return;
+        for (const a of args) {
+          const ip = normalizeIpOrCidr(a.value, false);
+          if (ip === undefined) this.chk.err(a, `bad IP address or CIDR '${a.value}'`);
+          else c.trustedProxies.push(ip);
+        }
+        return;
+      }
+      case 'http_session_timeout':
+      case 'default_auth_duration': {
+        if (!this.chk.noBlock(s) || !this.chk.arity(s, 1, 1, `${head.value} SECONDS`)) return;
+        const a = args[0] as Token;
+        if (!isPositiveNumber(a.value)) {
+          this.chk.err(a, `'${head.value}' must be a positive number of seconds, got '${a.value}'`);
+          return;
+        }
+        if (!this.once(head.value, head)) return;
+        if (head.value === 'http_session_timeout') c.httpSessionTimeout = Number(a.value);
+        else c.defaultAuthDuration = Number(a.value);
+        return;
+      }
+      case 'auth_backend':
+        this.auth.backendBlock(s, c.authBackends);
+        return;
+      case 'template':
+      case 'stream':
+        this.streams.read(s, head.value as 'stream' | 'template');
+        return;
+      default:
+        this.chk.unknown('global', head);
+    }
+  }
+
+  private listen(a: Token): Listen | undefined {
+    const v = a.value;
+    let host: string | undefined;
+    let port: string;
+    const v6 = /^\[([^\]]*)\]:([^:]*)$/.exec(v);
+    if (/^\d+$/.test(v)) {
+      port = v;
+    } else if (v6) {
+      host = v6[1] ?? '';
+      port = v6[2] ?? '';
+      if (isIP(host) !== 6) {
+        this.chk.err(a, `bad IPv6 address '${host}' in '${v}'`);
+        return undefined;
+      }
+    } else if ((v.match(/:/g) ?? []).length === 1) {
+      const i = v.indexOf(':');
+      host = v.slice(0, i);
+      port = v.slice(i + 1);
+      if (isIP(host) !== 4 && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host)) {
+        this.chk.err(a, `bad host '${host}' in '${v}'`);
+        return undefined;
+      }
+    } else if (v.includes(':')) {
+      this.chk.err(a, `IPv6 listen addresses need brackets, e.g. [::1]:8080; got '${v}'`);
+      return undefined;
+    } else {
+      this.chk.err(a, `bad port '${v}' (expected PORT or HOST:PORT, port 0-65535)`);
+      return undefined;
+    }
+    // Port 0 lets the OS pick a free port, which tests use to avoid collisions.
+    if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
+      this.chk.err(a, `bad port '${port}' in '${v}' (expected 0-65535)`);
+      return undefined;
+    }
+    return host === undefined ? { port: Number(port) } : { host, port: Number(port) };
+  }
+}
