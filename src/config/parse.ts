@@ -16,12 +16,6 @@ import { parseStatements } from './syntax.js';
 import type { Config, ConfigError } from './types.js';
 
 export type { ConfigError } from './types.js';
-export { effectiveStreamConfig, resolveStreamConfig } from './resolve.js';
-export { DEFAULT_AUTH_DURATION, DEFAULT_HISTORY, DEFAULT_HTTP_SESSION_TIMEOUT } from './build.js';
-export { DEFAULT_BACKEND_TIMEOUT_SEC } from './auth-spec.js';
-export { normalizeIpOrCidr } from './check.js';
-export { PROTOCOL_SWITCHES } from './directives.js';
-export { INPUT_SCHEMES, RESERVED_FIRST_SEGMENTS, streamNameProblem } from './stream-fields.js';
 
 export type ParseResult = { config: Config } | { errors: ConfigError[] };
 

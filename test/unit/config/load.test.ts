@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EMBEDDED_CONFIG_TEXT, loadEmbeddedConfig } from '../../../src/config/default.js';
 import { checkConfigFile, loadConfigFile } from '../../../src/config/load.js';
-import { formatConfigError, parseConfig, resolveStreamConfig } from '../../../src/config/parse.js';
+import { formatConfigError, parseConfig } from '../../../src/config/parse.js';
+import { resolveStreamConfig } from '../../../src/config/resolve.js';
 
 const SAMPLE = fileURLToPath(new URL('../../../samples/streamgate.conf', import.meta.url));
 

@@ -1,13 +1,8 @@
 // Template inheritance, global defaults and name lookup over a parsed config.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  effectiveStreamConfig,
-  formatConfigError,
-  parseConfig,
-  resolveStreamConfig,
-} from '../../../src/config/parse.js';
-import { matchesPrefix } from '../../../src/config/resolve.js';
+import { formatConfigError, parseConfig } from '../../../src/config/parse.js';
+import { effectiveStreamConfig, matchesPrefix, resolveStreamConfig } from '../../../src/config/resolve.js';
 import type { Config } from '../../../src/config/types.js';
 
 function ok(text: string): Config {
