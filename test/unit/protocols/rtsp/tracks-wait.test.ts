@@ -14,18 +14,18 @@ test('tracks wait: tracks the bus already has come back at once, without listeni
   const bus = new MediaBus();
   bus.startSource(TRACKS);
   const wait = waitForTracks(bus, playable, 60_000);
-  assert.equal(bus.viewers, 0);
+  assert.equal(bus.listenerCount, 0);
   assert.equal(await wait.tracks, TRACKS);
 });
 
 test('tracks wait: resolves when a source announces usable tracks, and stops listening', async () => {
   const bus = new MediaBus();
   const wait = waitForTracks(bus, playable, 60_000);
-  assert.equal(bus.viewers, 1, 'listening to the bus, not polling');
+  assert.equal(bus.listenerCount, 1, 'listening to the bus, not polling');
   bus.startSource(OPUS_ONLY);
   bus.setTracks(TRACKS);
   assert.equal(await wait.tracks, TRACKS);
-  assert.equal(bus.viewers, 0);
+  assert.equal(bus.listenerCount, 0);
 });
 
 test('tracks wait: undefined after the time-out, or at once when cancelled', async () => {
@@ -33,10 +33,10 @@ test('tracks wait: undefined after the time-out, or at once when cancelled', asy
   const started = Date.now();
   assert.equal(await waitForTracks(bus, playable, 30).tracks, undefined);
   assert.ok(Date.now() - started >= 25);
-  assert.equal(bus.viewers, 0);
+  assert.equal(bus.listenerCount, 0);
   const wait = waitForTracks(bus, playable, 60_000);
   wait.cancel();
   wait.cancel();
   assert.equal(await wait.tracks, undefined);
-  assert.equal(bus.viewers, 0);
+  assert.equal(bus.listenerCount, 0);
 });
