@@ -10,18 +10,22 @@
  * counters (§2.4.3.3), PAT/PMT sections with CRC (§2.4.4), PES headers (§2.4.3.6/7),
  * H.264 (stream_type 0x1B), H.265 (0x24), AAC in ADTS (0x0F) and Opus (0x06 + 'Opus').
  * Other streams are ignored. Scrambled packets are not supported (treated as payload).
+ * The pure pieces live beside it: PES headers and timestamps (pes.ts), PAT/PMT contents
+ * (psi.ts), Opus access units (opus.ts).
  */
 import { AAC_FRAME_SAMPLES, splitAdts } from '../aac.js';
 import { NalType, buildAvcC, nalType, nalsToAvcc, splitAnnexB, spsDimensions } from '../h264.js';
 import { HevcNalType, buildHvcC, hevcNalType, isIrap, parseHevcSps } from '../h265.js';
 import type { AudioTrack, Frame, Tracks, VideoTrack } from '../types.js';
 import { crc32 } from './crc32.js';
-import { StreamType, TS_PACKET_SIZE } from './muxer.js';
+import { TS_PACKET_SIZE } from './muxer.js';
+import { opusSamples, splitOpusAccessUnits } from './opus.js';
+import { patPmtPid, pmtStreams, type EsCodec } from './psi.js';
+import { parsePesHeader, signed33, WRAP } from './pes.js';
 
 export type DemuxEvent = { kind: 'tracks'; tracks: Tracks } | { kind: 'frame'; frame: Frame };
 
 const SYNC = 0x47;
-const WRAP = 2 ** 33;
 /**
  * Upper bound on one PES packet. Video PES usually declare length 0 ("until the next
  * unit start"), so a source that never sends another payload_unit_start would otherwise
@@ -44,8 +48,6 @@ const MAX_PENDING_FRAMES = 300;
  */
 const MAX_BACKWARD_JUMP = 90000;
 const DISCONTINUITY_STEP = 3000;
-
-type EsCodec = 'h264' | 'h265' | 'aac' | 'opus';
 
 interface EsState {
   pid: number;
@@ -225,15 +227,10 @@ export class TsDemuxer {
     if (!((s[5] ?? 0) & 1)) return; // current_next_indicator 0: not yet applicable
     const end = s.length - 4;
     if (pid === 0 && s[0] === 0x00) {
-      for (let i = 8; i + 4 <= end; i += 4) {
-        const program = s.readUInt16BE(i);
-        if (program === 0) continue; // network PID
-        const pmtPid = s.readUInt16BE(i + 2) & 0x1fff;
-        if (pmtPid !== this.pmtPid) {
-          this.pmtPid = pmtPid;
-          this.sections.delete(pmtPid);
-        }
-        return;
+      const pmtPid = patPmtPid(s, end);
+      if (pmtPid !== undefined && pmtPid !== this.pmtPid) {
+        this.pmtPid = pmtPid;
+        this.sections.delete(pmtPid);
       }
     } else if (pid === this.pmtPid && s[0] === 0x02) {
       this.pmt(s, end, events);
@@ -241,35 +238,7 @@ export class TsDemuxer {
   }
 
   private pmt(s: Buffer, end: number, events: DemuxEvent[]): void {
-    let i = 12 + (s.readUInt16BE(10) & 0x0fff);
-    let videoPid: number | undefined;
-    let audioPid: number | undefined;
-    const found = new Map<number, { codec: EsCodec; channels: number }>();
-    while (i + 5 <= end) {
-      const type = s[i] ?? 0;
-      const pid = s.readUInt16BE(i + 1) & 0x1fff;
-      const infoLen = s.readUInt16BE(i + 3) & 0x0fff;
-      const desc = s.subarray(i + 5, Math.min(i + 5 + infoLen, end));
-      i += 5 + infoLen;
-      let codec: EsCodec | undefined;
-      let channels = 2;
-      if (type === StreamType.H264) codec = 'h264';
-      else if (type === StreamType.H265) codec = 'h265';
-      else if (type === StreamType.AAC_ADTS) codec = 'aac';
-      else if (type === StreamType.PES_PRIVATE) {
-        const opus = opusDescriptor(desc);
-        if (opus !== undefined) {
-          codec = 'opus';
-          channels = opus;
-        }
-      }
-      if (!codec) continue;
-      const isVideo = codec === 'h264' || codec === 'h265';
-      if (isVideo ? videoPid !== undefined : audioPid !== undefined) continue;
-      if (isVideo) videoPid = pid;
-      else audioPid = pid;
-      found.set(pid, { codec, channels });
-    }
+    const { videoPid, audioPid, found } = pmtStreams(s, end);
     for (const [pid, es] of this.streams) {
       const now = found.get(pid);
       if (!now || now.codec !== es.codec) {
@@ -363,28 +332,15 @@ export class TsDemuxer {
     const data = es.chunks.length === 1 ? (es.chunks[0] ?? EMPTY) : Buffer.concat(es.chunks, es.size);
     const expected = es.expected;
     this.resetPes(es);
-    if (
-      data.length < 9 ||
-      data[0] !== 0 ||
-      data[1] !== 0 ||
-      data[2] !== 1 ||
-      ((data[6] ?? 0) & 0xc0) !== 0x80
-    ) {
-      this.errors++;
-      return;
-    }
-    const flags = (data[7] ?? 0) >> 6;
-    const start = 9 + (data[8] ?? 0);
-    const end = expected > 0 ? Math.min(expected, data.length) : data.length;
-    if (start > end || flags === 1 || (flags !== 0 && start < (flags === 3 ? 19 : 14))) {
+    const header = parsePesHeader(data, expected);
+    if (header === undefined) {
       this.errors++;
       return;
     }
     let dts: number | undefined;
     let pts: number | undefined;
-    if (flags >= 2) {
-      const ptsRaw = readTimestamp(data, 9);
-      const dtsRaw = flags === 3 ? readTimestamp(data, 14) : ptsRaw;
+    if (header.ptsRaw !== undefined && header.dtsRaw !== undefined) {
+      const { ptsRaw, dtsRaw } = header;
       dts = this.unwrap(dtsRaw) + this.offset;
       pts = dts + signed33(ptsRaw - dtsRaw);
       const last = es.lastDts;
@@ -400,7 +356,7 @@ export class TsDemuxer {
       }
       if (pts < dts) pts = dts; // Frame contract: pts ≥ dts, even for damaged input
     }
-    const payload = data.subarray(start, end);
+    const payload = data.subarray(header.start, header.end);
     if (es.codec === 'h264' || es.codec === 'h265') this.videoPes(es, payload, dts, pts, events);
     else if (es.codec === 'aac') this.aacPes(es, payload, pts, events);
     else this.opusPes(es, payload, pts, events);
@@ -571,73 +527,4 @@ export class TsDemuxer {
     if (this.audio) tracks.audio = this.audio;
     events.push({ kind: 'tracks', tracks });
   }
-}
-
-/** 33-bit difference as a signed number in [-2^32, 2^32). */
-function signed33(d: number): number {
-  const m = ((d % WRAP) + WRAP) % WRAP;
-  return m >= WRAP / 2 ? m - WRAP : m;
-}
-
-function readTimestamp(b: Buffer, pos: number): number {
-  const hi = ((b[pos] ?? 0) >> 1) & 0x07;
-  const mid = (b.readUInt16BE(pos + 1) >> 1) & 0x7fff;
-  const lo = (b.readUInt16BE(pos + 3) >> 1) & 0x7fff;
-  return hi * 2 ** 30 + mid * 2 ** 15 + lo;
-}
-
-/** Channel count from an 'Opus' registration + extension descriptor, or undefined. */
-function opusDescriptor(desc: Buffer): number | undefined {
-  let registered = false;
-  let channels = 2;
-  for (let i = 0; i + 2 <= desc.length;) {
-    const tag = desc[i] ?? 0;
-    const len = desc[i + 1] ?? 0;
-    const body = desc.subarray(i + 2, i + 2 + len);
-    if (tag === 0x05 && body.toString('latin1', 0, 4) === 'Opus') registered = true;
-    if (tag === 0x7f && body[0] === 0x80 && body.length >= 2) {
-      const code = body[1] ?? 0;
-      if (code >= 1 && code <= 8) channels = code;
-    }
-    i += 2 + len;
-  }
-  return registered ? channels : undefined;
-}
-
-/** Splits opus_access_units (control header + packet); undefined if malformed. */
-function splitOpusAccessUnits(buf: Buffer): Buffer[] | undefined {
-  const out: Buffer[] = [];
-  let pos = 0;
-  while (pos < buf.length) {
-    if (pos + 2 > buf.length || buf.readUInt16BE(pos) >> 5 !== 0x3ff) return undefined;
-    const flags = buf[pos + 1] ?? 0;
-    pos += 2;
-    let size = 0;
-    for (;;) {
-      const b = buf[pos++];
-      if (b === undefined) return undefined;
-      size += b;
-      if (b !== 0xff) break;
-    }
-    if (flags & 0x10) pos += 2; // start_trim
-    if (flags & 0x08) pos += 2; // end_trim
-    if (flags & 0x04) pos += 1 + (buf[pos] ?? 0); // control_extension
-    if (pos + size > buf.length) return undefined;
-    out.push(buf.subarray(pos, pos + size));
-    pos += size;
-  }
-  return out;
-}
-
-/** Samples at 48 kHz in one Opus packet, from its TOC byte (RFC 6716 §3.1). */
-function opusSamples(packet: Buffer): number {
-  const toc = packet[0] ?? 0;
-  const config = toc >> 3;
-  let frame: number; // samples per frame at 48 kHz
-  if (config < 12) frame = [480, 960, 1920, 2880][config & 3] ?? 960;
-  else if (config < 16) frame = config & 1 ? 960 : 480;
-  else frame = [120, 240, 480, 960][config & 3] ?? 960;
-  const code = toc & 3;
-  const count = code === 0 ? 1 : code === 3 ? (packet[1] ?? 0) & 0x3f : 2;
-  return frame * count;
 }
