@@ -31,7 +31,7 @@ export abstract class ClientConn {
   private readonly sessions: SessionManager;
   private readonly releases: (() => void)[] = [];
   private closedFlag = false;
-  /** Bumped whenever an answer in flight must be dropped (the client moved on or went away). */
+  /** Bumped when an answer in flight must be dropped: a newer question was asked, or the client went away. */
   private ticket = 0;
 
   constructor(
@@ -77,8 +77,8 @@ export abstract class ClientConn {
 
   /**
    * Asks the session manager. Returns the decision only while it is still wanted: when the
-   * client closed or `supersede()` was called in the meantime, a granted session is closed
-   * at once and undefined comes back. On allow, `session` is set and a kill by the manager
+   * client closed or asked again in the meantime, a granted session is closed at once and
+   * undefined comes back. On allow, `session` is set and a kill by the manager
    * (ban, kick, re-check denied) closes this connection.
    */
   protected async authorize(req: ClientRequest): Promise<Decision | undefined> {
@@ -112,11 +112,6 @@ export abstract class ClientConn {
    */
   protected onAuthorizeError(err: unknown, _req: ClientRequest): void {
     this.fault(err);
-  }
-
-  /** Any answer the session manager still owes is no longer wanted. */
-  protected supersede(): void {
-    this.ticket++;
   }
 
   /** Registers what teardown releases (a bus subscription, a publisher slot), newest first. */
