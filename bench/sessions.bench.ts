@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { Agent } from 'undici';
 import type { AuthSpec, Config } from '../src/config/types.js';
+import { DEFAULT_LIMITS } from '../src/core/limits.js';
 import { SqliteHistory } from '../src/sessions/history.js';
 import { Sessions } from '../src/sessions/manager.js';
 import type { ClientRequest } from '../src/sessions/types.js';
@@ -76,6 +77,7 @@ export async function runSessionBench(): Promise<BenchRow[]> {
     trustedProxies: [],
     httpSessionTimeout: 60,
     defaultAuthDuration: 180,
+    limits: DEFAULT_LIMITS,
   };
   const history = new SqliteHistory('sqlite://:memory:');
   const manager = new Sessions({

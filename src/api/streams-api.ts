@@ -2,6 +2,7 @@
  * Stream, health and metrics endpoints (SPEC §8): what is running, fed by what, and
  * who watches it.
  */
+import { LIMIT_NAMES, limitHits } from '../core/limits.js';
 import type { StreamRegistry } from '../streams/registry.js';
 import type { Stream } from '../streams/stream.js';
 import type { SessionManager } from '../sessions/types.js';
@@ -108,6 +109,14 @@ export function registerStreamRoutes(
       '# TYPE streamgate_frames_in_total counter',
     );
     for (const s of streams) lines.push(`streamgate_frames_in_total{stream="${s.name}"} ${s.bus.framesIn}`);
+    lines.push(
+      '# HELP streamgate_limit_hits_total Offenders closed or refused because they hit a limit (README "Limits").',
+      '# TYPE streamgate_limit_hits_total counter',
+    );
+    const hits = limitHits();
+    for (const name of LIMIT_NAMES) {
+      lines.push(`streamgate_limit_hits_total{limit="${name}"} ${hits.get(name) ?? 0}`);
+    }
     sendText(res, 200, lines.join('\n') + '\n', { 'Content-Type': 'text/plain; version=0.0.4' });
   });
 }

@@ -5,7 +5,8 @@
  */
 import { isIP } from 'node:net';
 import { AuthSpecs, type AuthSeen } from './auth-spec.js';
-import { isPositiveNumber, normalizeIpOrCidr, type Checker } from './check.js';
+import { DEFAULT_LIMITS, isLimitName, LIMITS, type LimitName, type Limits } from '../core/limits.js';
+import { isPositiveInteger, isPositiveNumber, normalizeIpOrCidr, type Checker } from './check.js';
 import type { Token } from './lexer.js';
 import { StreamBlocks } from './stream-block.js';
 import type { Stmt } from './syntax.js';
@@ -38,6 +39,7 @@ class ConfigBuilder {
       trustedProxies: [],
       httpSessionTimeout: DEFAULT_HTTP_SESSION_TIMEOUT,
       defaultAuthDuration: DEFAULT_AUTH_DURATION,
+      limits: DEFAULT_LIMITS,
     };
     this.auth = new AuthSpecs(chk);
     this.streams = new StreamBlocks(chk, this.auth, this.config);
@@ -150,6 +152,15 @@ class ConfigBuilder {
       case 'auth_backend':
         this.auth.backendBlock(s, c.authBackends);
         return;
+      case 'limits':
+        if (
+          !this.chk.needBlock(s, 'limits { max_connections 2000; … }') ||
+          !this.chk.arity(s, 0, 0, 'limits { … }')
+        ) {
+          return;
+        }
+        if (this.once('limits', head)) c.limits = this.limits(s.block.stmts);
+        return;
       case 'template':
       case 'stream':
         this.streams.read(s, head.value as 'stream' | 'template');
@@ -157,6 +168,40 @@ class ConfigBuilder {
       default:
         this.chk.unknown('global', head);
     }
+  }
+
+  /** `limits { NAME VALUE; }`: counts and bytes are positive integers, seconds positive numbers. */
+  private limits(stmts: Stmt[]): Limits {
+    const out: Record<LimitName, number> = { ...DEFAULT_LIMITS };
+    const seen = new Map<string, Token>();
+    for (const s of stmts) {
+      if (s.broken) continue;
+      const head = s.words[0] as Token;
+      const name = head.quoted ? '' : head.value;
+      if (!isLimitName(name)) {
+        this.chk.unknown('limits', head);
+        continue;
+      }
+      const unit = LIMITS[name].unit;
+      const usage = `${name} ${unit === 'seconds' ? 'SECONDS' : 'N'}`;
+      if (!this.chk.noBlock(s) || !this.chk.arity(s, 1, 1, usage)) continue;
+      const a = s.words[1] as Token;
+      const ok = unit === 'seconds' ? isPositiveNumber(a.value) : isPositiveInteger(a.value);
+      if (!ok) {
+        const what =
+          unit === 'seconds' ? 'a positive number of seconds' : `a positive whole number (${unit})`;
+        this.chk.err(a, `'${name}' must be ${what}, got '${a.value}'`);
+        continue;
+      }
+      const prev = seen.get(name);
+      if (prev) {
+        this.chk.err(head, `duplicate '${name}' (already set at ${prev.line}:${prev.col})`);
+        continue;
+      }
+      seen.set(name, head);
+      out[name] = Number(a.value);
+    }
+    return out;
   }
 
   private listen(a: Token): Listen | undefined {

@@ -4,12 +4,13 @@
  * (to split statements that lost their `;`) and by the meaning stage (to word the error),
  * so the two can never disagree about what a keyword is.
  */
+import { LIMIT_NAMES } from '../core/limits.js';
 import type { Token } from './lexer.js';
 import type { ProtocolSwitch } from './types.js';
 
 /** The block a statement sits in; `other` is the inside of a block that takes no directives. */
 export type Ctx =
-  'global' | 'auth_backend' | 'stream' | 'template' | 'protocols' | 'playback_headers' | 'other';
+  'global' | 'auth_backend' | 'stream' | 'template' | 'protocols' | 'playback_headers' | 'limits' | 'other';
 export type DirectiveCtx = Exclude<Ctx, 'other'>;
 
 /** Switches a `protocols` block may name (AUTH-SPEC §8.2). */
@@ -62,6 +63,7 @@ export const DIRECTIVES: Record<DirectiveCtx, readonly string[]> = {
     'http_session_timeout',
     'default_auth_duration',
     'auth_backend',
+    'limits',
     'template',
     'stream',
   ],
@@ -70,6 +72,7 @@ export const DIRECTIVES: Record<DirectiveCtx, readonly string[]> = {
   template: [...STREAM_DIRECTIVES, 'prefix'],
   protocols: ['whitelist', ...PROTOCOL_SWITCHES],
   playback_headers: ['protocols', 'playback', 'header'],
+  limits: LIMIT_NAMES,
 };
 
 const CTX_LABEL: Record<DirectiveCtx, string> = {
@@ -79,6 +82,7 @@ const CTX_LABEL: Record<DirectiveCtx, string> = {
   template: 'inside a template',
   protocols: 'inside protocols',
   playback_headers: 'inside playback_headers',
+  limits: 'inside limits',
 };
 
 /** The context of the block that directive `head` opens inside `parent`. */
@@ -87,6 +91,7 @@ export function childCtx(parent: Ctx, head: string): Ctx {
     if (head === 'stream') return 'stream';
     if (head === 'template') return 'template';
     if (head === 'auth_backend') return 'auth_backend';
+    if (head === 'limits') return 'limits';
   }
   if (parent === 'stream' || parent === 'template') {
     if (head === 'protocols') return 'protocols';

@@ -3,6 +3,7 @@
  * Syntax: SPEC.md §2 and AUTH-SPEC.md §8.3; every default is stated next to its field.
  */
 import type { Proto } from '../core/proto.js';
+import type { Limits } from '../core/limits.js';
 import type { SessionKey } from '../core/session-keys.js';
 
 /** One problem found in a config file; printed as `FILE:LINE:COL: message`. */
@@ -148,4 +149,6 @@ export interface Config {
   httpSessionTimeout: number;
   /** Re-check interval when the backend sends no X-AuthDuration; default 180. */
   defaultAuthDuration: number;
+  /** `limits { … }`: every bound on what a client may cost (src/core/limits.ts has the defaults). */
+  limits: Limits;
 }

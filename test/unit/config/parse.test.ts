@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { formatConfigError, parseConfig } from '../../../src/config/parse.js';
+import { DEFAULT_LIMITS } from '../../../src/core/limits.js';
 import type { Config, ConfigError } from '../../../src/config/types.js';
 
 const FILE = 'test.conf';
@@ -895,4 +896,28 @@ test('random bytes decoded as UTF-8 never throw', () => {
 test('deeply nested braces do not overflow', () => {
   assert.doesNotThrow(() => parseConfig('{'.repeat(100000) + '}'.repeat(100000), 'deep.conf'));
   assert.doesNotThrow(() => parseConfig('stream a {'.repeat(100000), 'deep.conf'));
+});
+
+test('limits block: overrides named limits, keeps the defaults of the rest, refuses unknown names and bad values', () => {
+  const r = parseConfig('limits { max_connections 500; handshake_timeout 2.5; }', 'l.conf');
+  assert.ok('config' in r);
+  assert.equal(r.config.limits.max_connections, 500);
+  assert.equal(r.config.limits.handshake_timeout, 2.5);
+  assert.equal(r.config.limits.max_connections_per_ip, DEFAULT_LIMITS.max_connections_per_ip);
+  assert.equal(ok('http 8080;').limits, DEFAULT_LIMITS);
+
+  const bad = parseConfig(
+    'limits {\n  max_conections 5;\n  max_connections 1.5;\n  rtmp_max_message_bytes -1;\n  max_connections 2;\n  max_connections 3;\n}',
+    'b.conf',
+  );
+  assert.ok('errors' in bad);
+  assert.deepEqual(
+    bad.errors.map((e) => `${e.line}:${e.col}: ${e.message}`),
+    [
+      "2:3: unknown directive 'max_conections'; did you mean 'max_connections'?",
+      "3:19: 'max_connections' must be a positive whole number (count), got '1.5'",
+      "4:26: 'rtmp_max_message_bytes' must be a positive whole number (bytes), got '-1'",
+      "6:3: duplicate 'max_connections' (already set at 5:3)",
+    ],
+  );
 });

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { AuthBackend, AuthContext, AuthDecision, AuthRequest } from '../../../src/auth/backend.js';
 import { FakeClock } from '../../../src/clock.js';
 import type { AuthBackendConfig, AuthSpec, Config } from '../../../src/config/types.js';
+import { DEFAULT_LIMITS } from '../../../src/core/limits.js';
 import type { Proto, SessionKind } from '../../../src/core/proto.js';
 import type { SessionKey } from '../../../src/core/session-keys.js';
 import { SqliteHistory } from '../../../src/sessions/history.js';
@@ -61,6 +62,7 @@ export function config(over: Partial<Config> = {}): Config {
     trustedProxies: [],
     httpSessionTimeout: 60,
     defaultAuthDuration: 180,
+    limits: DEFAULT_LIMITS,
     ...over,
   };
 }
