@@ -73,8 +73,8 @@ const SWEEP_MS = 60_000;
 /** The bounded caches' sizes, for `/metrics`. */
 export interface SessionCacheStats {
   denialCache: DenialCacheStats;
-  /** Client addresses (IPv6: /64 prefixes) with a new-session rate-limit bucket. */
-  rateLimitedAddresses: number;
+  /** Client addresses (IPv6: /64 prefixes) whose new-session budget is tracked (not all are over it). */
+  rateLimitBuckets: number;
 }
 
 export class Sessions implements SessionManager, SessionHost {
@@ -306,7 +306,7 @@ export class Sessions implements SessionManager, SessionHost {
   cacheStats(): SessionCacheStats {
     return {
       denialCache: this.store.denialCacheStats(),
-      rateLimitedAddresses: this.rateLimit.size,
+      rateLimitBuckets: this.rateLimit.size,
     };
   }
 

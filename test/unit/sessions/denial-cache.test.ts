@@ -111,7 +111,7 @@ test('manager: a flood of bad tokens keeps the cache under denial_cache_bytes; c
   assert.ok(stats.denialCache.bytes > cap - 1000, 'the cache is used up to its cap');
   assert.equal(stats.denialCache.evictions, 2000 - stats.denialCache.entries);
   assert.equal(stats.denialCache.maxBytes, cap);
-  assert.equal(stats.rateLimitedAddresses, 1);
+  assert.equal(stats.rateLimitBuckets, 1);
   // The newest denial is still cached, the oldest was evicted and costs a backend call again.
   assert.equal((await h.manager.open(request({ token: 'bad-1999' }))).allow, false);
   assert.equal(h.backend.calls.length, 2000);
