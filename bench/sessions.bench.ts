@@ -78,6 +78,8 @@ export async function runSessionBench(): Promise<BenchRow[]> {
     httpSessionTimeout: 60,
     defaultAuthDuration: 180,
     limits: DEFAULT_LIMITS,
+    metricsPublic: false,
+    files: { roots: [process.cwd()], base: process.cwd() },
   };
   const history = new SqliteHistory('sqlite://:memory:');
   const manager = new Sessions({

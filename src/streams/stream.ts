@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { MediaBus } from '../media/bus.js';
-import type { StreamConfig } from '../config/types.js';
+import type { FileRoots, StreamConfig } from '../config/types.js';
 import { protocolAllowed } from '../config/resolve.js';
 import type { Proto } from '../core/proto.js';
 import { FfmpegInput } from './ffmpeg-input.js';
@@ -15,6 +15,8 @@ import { redactSecrets } from '../log.js';
 export interface StreamDeps {
   log: Logger;
   ffmpeg: string;
+  /** The loaded config's file roots, which a backend's `file://` input must obey; the working directory when absent. */
+  files?: () => FileRoots;
 }
 
 export interface Publisher {
@@ -128,7 +130,8 @@ export class Stream {
    * protocols the stream no longer serves, whose sessions the caller closes.
    */
   applyOverride(partial: unknown): OverrideOutcome {
-    const r = mergeOverride(this.base, this.override, partial);
+    const files = this.deps.files?.() ?? { roots: [process.cwd()], base: process.cwd() };
+    const r = mergeOverride(this.base, this.override, partial, files);
     if (!r.ok) return r;
     if (!r.changed) return { ok: true, changed: false, restartInput: false, closedProtocols: [] };
     this.override = r.override;
