@@ -199,7 +199,6 @@ class ConfigBuilder {
     for (const s of stmts) {
       if (!this.chk.noBlock(s) || !this.chk.arity(s, 1, 1, 'file_root PATH')) continue;
       const a = s.words[1] as Token;
-      // eslint-disable-next-line no-control-regex
       if (a.value === '' || /[\x00-\x1f\x7f]/.test(a.value)) {
         this.chk.err(a, `file_root must be a directory path, got '${a.value}'`);
         continue;

@@ -69,7 +69,6 @@ function isUnder(path: string, root: string): boolean {
  * and a name like `concat:…` can never be read by ffmpeg as a protocol of its own.
  */
 function checkFileInput(url: string, path: string, files: FileRoots): Checked<string> {
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(path)) return { ok: false, problem: `input '${url}' has a control character` };
   const absolute = resolve(files.base, path);
   if (!files.roots.some((root) => isUnder(absolute, root))) {
