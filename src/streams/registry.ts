@@ -25,8 +25,8 @@ export class StreamRegistry {
     private config: Config,
     deps: { log: Logger; ffmpeg: string },
   ) {
-    // Read at each override, so one that arrives after a reload obeys the reloaded roots.
-    this.deps = { ...deps, files: () => this.config.files };
+    // Read when used, so an override or a viewer after a reload obeys the reloaded config.
+    this.deps = { ...deps, files: () => this.config.files, limits: () => this.config.limits };
   }
 
   /** The configuration a name resolves to, with template and global defaults applied. */
