@@ -9,7 +9,7 @@ import type { Config } from '../config/types.js';
 import type { Limits } from '../core/limits.js';
 import type { HttpRouter } from '../http/router.js';
 import { HttpError, pathPattern } from '../http/router.js';
-import { readBody } from '../http/server.js';
+import { readBody } from '../http/bounds.js';
 import type { AdminView } from '../tokens/admin-view.js';
 
 function sendJson(

@@ -91,3 +91,21 @@ test('POST /api/tokens → 413 for a body over request_body_bytes, declared or s
   });
   assert.equal(status, 413);
 });
+
+test('POST /api/tokens: a body trickled past request_head_timeout is cut off', async (t) => {
+  const limits = { ...DEFAULT_LIMITS, request_head_timeout: 0.2 };
+  const call = await api(t, new AdminView({ env: {} }), { adminViewDisabled: false, limits });
+  const started = Date.now();
+  const outcome = await new Promise<string>((resolve) => {
+    const req = request(call.base, { method: 'POST', agent: false }, (res) => {
+      res.resume();
+      resolve(`status ${res.statusCode}`);
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+    req.write('{"kind":');
+    const timer = setInterval(() => req.write(' '), 50);
+    req.on('close', () => clearInterval(timer));
+  });
+  assert.equal(outcome, 'ECONNRESET');
+  assert.ok(Date.now() - started < 2000);
+});
