@@ -1,9 +1,11 @@
 // Backend config overrides (AUTH-SPEC §8.1): the pure merge, judged by the config file's own rules.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { pino } from 'pino';
 import { parseConfig } from '../../../src/config/parse.js';
 import type { FileRoots, StreamConfig } from '../../../src/config/types.js';
 import { mergeOverride, withOverride, type StreamOverride } from '../../../src/streams/override.js';
+import { StreamRegistry } from '../../../src/streams/registry.js';
 
 const base: StreamConfig = {
   kind: 'stream',
@@ -164,4 +166,28 @@ test('override: a refused override leaves the current one as it was', () => {
   refused({ password: null, segment_duration: 0 }, current);
   assert.deepEqual(current, { password: 'x' });
   assert.equal(withOverride(base, current).password, 'x');
+});
+
+test('override: a running stream judges file:// inputs by the roots of the config loaded now', async () => {
+  const load = (text: string) => {
+    const r = parseConfig(text, '/etc/sg/streamgate.conf');
+    if (!('config' in r)) throw new Error(JSON.stringify(r.errors));
+    return r.config;
+  };
+  const registry = new StreamRegistry(load('template live { prefix live; input publish://; }'), {
+    log: pino({ level: 'silent' }),
+    ffmpeg: 'ffmpeg',
+  });
+  try {
+    const stream = registry.resolve('live/cam1');
+    assert.ok(stream);
+    const outside = stream.applyOverride({ inputs: ['file:///srv/vod/a.mp4'] });
+    assert.ok(!outside.ok && /outside the file roots \(\/etc\/sg\)/.test(outside.error));
+    await registry.reload(load('file_root /mnt;\ntemplate live { prefix live; input publish://; }'));
+    const stillOutside = stream.applyOverride({ inputs: ['file:///srv/vod/a.mp4'] });
+    assert.ok(!stillOutside.ok && /outside the file roots \(\/mnt\)/.test(stillOutside.error));
+    assert.deepEqual(stream.config.inputs, ['publish://'], 'nothing was applied');
+  } finally {
+    await registry.stop();
+  }
 });
