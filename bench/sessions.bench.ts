@@ -79,6 +79,8 @@ export async function runSessionBench(): Promise<BenchRow[]> {
     defaultAuthDuration: 180,
     // Every request comes from one address: a per-address budget would measure the limiter.
     limits: { ...DEFAULT_LIMITS, new_sessions_per_ip_burst: 1_000_000 },
+    metricsPublic: false,
+    files: { roots: [process.cwd()], base: process.cwd() },
   };
   const history = new SqliteHistory('sqlite://:memory:');
   const manager = new Sessions({

@@ -73,6 +73,11 @@ export function createMpegtsAdapter(core: TsCore): ProtocolAdapter {
         session.addBytes(item.bytes.length);
       },
       backlog: () => res.writableLength + (socket?.writableLength ?? 0),
+      // The egress dropped this viewer (stopped reading, or a write threw) and has logged why.
+      close: (reason) => {
+        session.close(reason);
+        res.destroy();
+      },
     });
     live.set(res, session);
     session.onKill((reason) => {

@@ -7,7 +7,7 @@ import type { StreamRegistry } from '../streams/registry.js';
 import type { Stream } from '../streams/stream.js';
 import type { SessionManager } from '../sessions/types.js';
 import type { HttpRouter } from '../http/router.js';
-import { pathPattern } from '../http/router.js';
+import { decodePathText, pathPattern } from '../http/router.js';
 import { sendJson, sendText } from '../http/server.js';
 import { redactSecrets } from '../log.js';
 
@@ -68,9 +68,7 @@ export function registerStreamRoutes(
   router.add(
     'GET',
     (p) =>
-      p.startsWith('/api/streams/')
-        ? { name: decodeURIComponent(p.slice('/api/streams/'.length)) }
-        : undefined,
+      p.startsWith('/api/streams/') ? { name: decodePathText(p.slice('/api/streams/'.length)) } : undefined,
     (_req, res, ctx) => {
       const stream = deps.registry.list().find((s) => s.name === ctx.params['name']);
       if (!stream) sendJson(res, 404, { error: 'stream_not_found' });

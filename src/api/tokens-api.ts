@@ -6,11 +6,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config/types.js';
+import type { Limits } from '../core/limits.js';
 import type { HttpRouter } from '../http/router.js';
-import { pathPattern } from '../http/router.js';
+import { HttpError, pathPattern } from '../http/router.js';
+import { readBody } from '../http/bounds.js';
 import type { AdminView } from '../tokens/admin-view.js';
-
-const MAX_BODY = 16 * 1024;
 
 function sendJson(
   res: ServerResponse,
@@ -28,17 +28,9 @@ function sendJson(
   res.end(text);
 }
 
-/** The JSON body, `{}` when empty, undefined when unreadable or too large. */
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const b = chunk as Buffer;
-    size += b.length;
-    if (size > MAX_BODY) return undefined;
-    chunks.push(b);
-  }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
+/** The JSON body, `{}` when empty, undefined when unparsable; HttpError when too large or too slow. */
+async function readJson(req: IncomingMessage, limits: Limits): Promise<unknown> {
+  const text = (await readBody(req, limits)).toString('utf8').trim();
   if (text === '') return {};
   try {
     return JSON.parse(text) as unknown;
@@ -50,10 +42,17 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 export function registerTokenRoutes(
   router: HttpRouter,
   adminView: Pick<AdminView, 'mint'>,
-  config: () => Pick<Config, 'adminViewDisabled'>,
+  config: () => Pick<Config, 'adminViewDisabled' | 'limits'>,
 ): void {
   router.add('POST', pathPattern('/api/tokens'), async (req, res) => {
-    const body = await readJson(req);
+    let body: unknown;
+    try {
+      body = await readJson(req, config().limits);
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      sendJson(res, err.status, { error: err.status === 413 ? 'body_too_large' : 'body_unreadable' });
+      return;
+    }
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       sendJson(res, 400, { error: 'bad_json' });
       return;

@@ -4,13 +4,14 @@
  * stream/template blocks and auth directives to the modules that own them.
  */
 import { isIP } from 'node:net';
+import { dirname, resolve } from 'node:path';
 import { AuthSpecs, type AuthSeen } from './auth-spec.js';
 import { DEFAULT_LIMITS, isLimitName, LIMITS, type LimitName, type Limits } from '../core/limits.js';
 import { isPositiveInteger, isPositiveNumber, normalizeIpOrCidr, type Checker } from './check.js';
 import type { Token } from './lexer.js';
 import { StreamBlocks } from './stream-block.js';
 import type { Stmt } from './syntax.js';
-import type { Config, Listen } from './types.js';
+import { EMBEDDED_CONFIG_FILE, type Config, type FileRoots, type Listen } from './types.js';
 
 export const DEFAULT_HISTORY = 'sqlite://data/history.db';
 export const DEFAULT_HTTP_SESSION_TIMEOUT = 60;
@@ -21,6 +22,11 @@ export function buildConfig(stmts: Stmt[], chk: Checker): Config {
   return new ConfigBuilder(chk).build(stmts);
 }
 
+function isWord(s: Stmt, word: string): boolean {
+  const head = s.words[0];
+  return head !== undefined && !head.quoted && head.value === word;
+}
+
 class ConfigBuilder {
   private readonly config: Config;
   private readonly auth: AuthSpecs;
@@ -28,6 +34,8 @@ class ConfigBuilder {
   private readonly seenGlobal = new Map<string, Token>();
 
   constructor(private readonly chk: Checker) {
+    // The embedded config has no file; its relative paths mean what they mean to the shell.
+    const base = chk.file === EMBEDDED_CONFIG_FILE ? process.cwd() : dirname(resolve(chk.file));
     this.config = {
       source: chk.file,
       history: DEFAULT_HISTORY,
@@ -40,6 +48,8 @@ class ConfigBuilder {
       httpSessionTimeout: DEFAULT_HTTP_SESSION_TIMEOUT,
       defaultAuthDuration: DEFAULT_AUTH_DURATION,
       limits: DEFAULT_LIMITS,
+      metricsPublic: false,
+      files: { roots: [base], base },
     };
     this.auth = new AuthSpecs(chk);
     this.streams = new StreamBlocks(chk, this.auth, this.config);
@@ -57,7 +67,10 @@ class ConfigBuilder {
 
   build(stmts: Stmt[]): Config {
     const authSeen: AuthSeen = {};
-    for (const s of stmts) if (!s.broken) this.directive(s, authSeen);
+    // File roots first: a stream's `file://` input is judged against them wherever they are written.
+    const roots = stmts.filter((s) => !s.broken && isWord(s, 'file_root'));
+    if (roots.length > 0) this.config.files = this.fileRoots(roots);
+    for (const s of stmts) if (!s.broken && !isWord(s, 'file_root')) this.directive(s, authSeen);
     this.auth.checkReferences(this.config.authBackends);
     this.streams.checkReferences();
     return this.config;
@@ -152,6 +165,15 @@ class ConfigBuilder {
       case 'auth_backend':
         this.auth.backendBlock(s, c.authBackends);
         return;
+      case 'metrics_public':
+        if (
+          this.chk.noBlock(s) &&
+          this.chk.arity(s, 0, 0, 'metrics_public') &&
+          this.once('metrics_public', head)
+        ) {
+          c.metricsPublic = true;
+        }
+        return;
       case 'limits':
         if (
           !this.chk.needBlock(s, 'limits { max_connections 2000; … }') ||
@@ -168,6 +190,22 @@ class ConfigBuilder {
       default:
         this.chk.unknown('global', head);
     }
+  }
+
+  /** Every `file_root PATH;`, relative ones against the config file's directory. */
+  private fileRoots(stmts: Stmt[]): FileRoots {
+    const base = this.config.files.base;
+    const roots: string[] = [];
+    for (const s of stmts) {
+      if (!this.chk.noBlock(s) || !this.chk.arity(s, 1, 1, 'file_root PATH')) continue;
+      const a = s.words[1] as Token;
+      if (a.value === '' || /[\x00-\x1f\x7f]/.test(a.value)) {
+        this.chk.err(a, `file_root must be a directory path, got '${a.value}'`);
+        continue;
+      }
+      roots.push(resolve(base, a.value));
+    }
+    return { roots, base };
   }
 
   /** `limits { NAME VALUE; }`: counts and bytes are positive integers, seconds positive numbers. */

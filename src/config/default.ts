@@ -4,9 +4,7 @@
  * what a user could write, and `check-config` users can copy it as a starting point.
  */
 import { parseConfig, formatConfigError } from './parse.js';
-import type { Config } from './types.js';
-
-export const EMBEDDED_CONFIG_FILE = '<embedded>';
+import { EMBEDDED_CONFIG_FILE, type Config } from './types.js';
 
 export const EMBEDDED_CONFIG_TEXT = `# streamgate embedded default: used when no --config is given.
 http 8080;

@@ -64,6 +64,8 @@ export const DIRECTIVES: Record<DirectiveCtx, readonly string[]> = {
     'default_auth_duration',
     'auth_backend',
     'limits',
+    'metrics_public',
+    'file_root',
     'template',
     'stream',
   ],

@@ -16,7 +16,7 @@ import {
   streamNameProblem,
 } from './stream-fields.js';
 import type { Stmt } from './syntax.js';
-import type { PlaybackHeaders, ProtocolsConfig, StreamConfig } from './types.js';
+import type { FileRoots, PlaybackHeaders, ProtocolsConfig, StreamConfig } from './types.js';
 
 export class StreamBlocks {
   private readonly templateRefs: Token[] = [];
@@ -29,8 +29,8 @@ export class StreamBlocks {
   constructor(
     private readonly chk: Checker,
     private readonly auth: AuthSpecs,
-    /** Where valid blocks go, in file order. */
-    private readonly out: { streams: StreamConfig[]; templates: StreamConfig[] },
+    /** Where valid blocks go, in file order; `files` is read when an input is checked. */
+    private readonly out: { streams: StreamConfig[]; templates: StreamConfig[]; files: FileRoots },
   ) {}
 
   /** `stream NAME { … }`, `stream NAME URL;` or `template NAME { … }`. */
@@ -58,15 +58,15 @@ export class StreamBlocks {
       ok = false;
     } else {
       // One-line legacy form `stream NAME URL;` (R35).
-      const urlTok = s.words[2] as Token;
-      if (this.input(urlTok)) sc.inputs.push(urlTok.value);
+      const url = this.input(s.words[2] as Token);
+      if (url !== undefined) sc.inputs.push(url);
       else ok = false;
     }
 
     if (kind === 'stream') {
       const problem = streamNameProblem(nameTok.value);
       if (problem) {
-        this.chk.err(nameTok, `bad stream name '${nameTok.value}': it ${problem}`);
+        this.chk.err(nameTok, `bad stream name '${shown(nameTok.value)}': it ${problem}`);
         ok = false;
       }
     } else if (!IDENT.test(nameTok.value)) {
@@ -97,10 +97,12 @@ export class StreamBlocks {
     else this.out.templates.push(sc);
   }
 
-  private input(t: Token): boolean {
-    const r = checkInput(t.value);
-    if (!r.ok) this.chk.err(t, r.problem);
-    return r.ok;
+  /** The input as the stream will use it, or undefined when refused (and reported). */
+  private input(t: Token): string | undefined {
+    const r = checkInput(t.value, this.out.files);
+    if (r.ok) return r.value;
+    this.chk.err(t, r.problem);
+    return undefined;
   }
 
   private streamBody(sc: StreamConfig, stmts: Stmt[]): void {
@@ -124,8 +126,9 @@ export class StreamBlocks {
       switch (v) {
         case 'input':
         case 'url':
-          if (this.chk.noBlock(s) && this.chk.arity(s, 1, 1, `${v} URL`) && this.input(args[0] as Token)) {
-            sc.inputs.push((args[0] as Token).value);
+          if (this.chk.noBlock(s) && this.chk.arity(s, 1, 1, `${v} URL`)) {
+            const url = this.input(args[0] as Token);
+            if (url !== undefined) sc.inputs.push(url);
           }
           break;
         case 'on_play':
@@ -164,7 +167,7 @@ export class StreamBlocks {
             for (const a of args) {
               // `prefix "";` is Flussonic's "any name" (R9).
               const problem = a.value === '' ? undefined : streamNameProblem(a.value);
-              if (problem) this.chk.err(a, `bad prefix '${a.value}': it ${problem}`);
+              if (problem) this.chk.err(a, `bad prefix '${shown(a.value)}': it ${problem}`);
               else sc.prefixes.push(a.value);
             }
           }
@@ -302,4 +305,9 @@ export class StreamBlocks {
       }
     }
   }
+}
+
+/** A name as an error message quotes it: a 200 000-character one would bury the message. */
+function shown(name: string): string {
+  return name.length > 60 ? `${name.slice(0, 60)}…` : name;
 }

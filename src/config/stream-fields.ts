@@ -5,8 +5,9 @@
  * Pure: each takes a typed value and returns it checked, or the problem in words; the caller
  * decides where the problem is reported (a `FILE:LINE:COL` error, or a refused override).
  */
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { PROTOCOL_SWITCHES, suggest } from './directives.js';
-import type { ProtocolSwitch } from './types.js';
+import type { FileRoots, ProtocolSwitch } from './types.js';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
 
@@ -29,9 +30,20 @@ export const RESERVED_FIRST_SEGMENTS: readonly string[] = ['api', 'admin', 'metr
 
 const NAME_SEGMENT = /^[A-Za-z0-9._-]+$/;
 
+/**
+ * Longest stream name (SPEC §4 characters are ASCII, so bytes and characters agree). Names
+ * reach logs, history rows, metrics labels and backend queries, and an unauthenticated
+ * request may name any stream, so the bound is checked before anything else is done with
+ * one; 255 is the usual filename limit and far above any real `app/stream/rendition` name.
+ */
+export const MAX_STREAM_NAME_BYTES = 255;
+
 /** Why a stream name (or prefix) is refused, or undefined when it is fine. */
 export function streamNameProblem(name: string): string | undefined {
   if (name === '') return 'is empty';
+  if (name.length > MAX_STREAM_NAME_BYTES) {
+    return `is longer than ${MAX_STREAM_NAME_BYTES} characters (${name.length})`;
+  }
   const segments = name.split('/');
   for (const s of segments) {
     if (s === '') return "has an empty segment (no leading, trailing or double '/')";
@@ -43,8 +55,36 @@ export function streamNameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** `input URL`: SCHEME://… with a scheme we can ingest, and something after `://` except for `publish://`. */
-export function checkInput(url: string): Checked<string> {
+/** Whether `path` (absolute, normalised) is `root` or lies below it. */
+function isUnder(path: string, root: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
+
+/**
+ * `file://PATH`: everything after `://` is the path, taken literally (no percent-decoding,
+ * as ffmpeg reads it). A relative path is resolved against the config file's directory, and
+ * the result must lie under a `file_root`. The checked URL names the absolute path, so the
+ * file ffmpeg opens is the file that was checked, whatever the process's working directory,
+ * and a name like `concat:…` can never be read by ffmpeg as a protocol of its own.
+ */
+function checkFileInput(url: string, path: string, files: FileRoots): Checked<string> {
+  if (/[\x00-\x1f\x7f]/.test(path)) return { ok: false, problem: `input '${url}' has a control character` };
+  const absolute = resolve(files.base, path);
+  if (!files.roots.some((root) => isUnder(absolute, root))) {
+    return {
+      ok: false,
+      problem: `input '${url}' is outside the file roots (${files.roots.join(', ')}); add a 'file_root' for it`,
+    };
+  }
+  return { ok: true, value: `file://${absolute}` };
+}
+
+/**
+ * `input URL`: SCHEME://… with a scheme we can ingest, and something after `://` except for
+ * `publish://`; a `file://` input must lie under a file root and comes back absolute.
+ */
+export function checkInput(url: string, files: FileRoots): Checked<string> {
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([\s\S]*)$/.exec(url);
   const scheme = m?.[1]?.toLowerCase();
   if (!m || scheme === undefined) {
@@ -63,6 +103,7 @@ export function checkInput(url: string): Checked<string> {
   if (scheme !== 'publish' && (m[2] ?? '') === '') {
     return { ok: false, problem: `input '${url}' has nothing after '://'` };
   }
+  if (scheme === 'file') return checkFileInput(url, m[2] ?? '', files);
   return { ok: true, value: url };
 }
 

@@ -6,6 +6,9 @@ import type { Proto } from '../core/proto.js';
 import type { Limits } from '../core/limits.js';
 import type { SessionKey } from '../core/session-keys.js';
 
+/** `Config.source` of the config used when no `--config` is given (SPEC §3). */
+export const EMBEDDED_CONFIG_FILE = '<embedded>';
+
 /** One problem found in a config file; printed as `FILE:LINE:COL: message`. */
 export interface ConfigError {
   file: string;
@@ -151,4 +154,21 @@ export interface Config {
   defaultAuthDuration: number;
   /** `limits { … }`: every bound on what a client may cost (src/core/limits.ts has the defaults). */
   limits: Limits;
+  /** `metrics_public;`: /metrics and /health answer anyone, not only edit_auth or loopback. */
+  metricsPublic: boolean;
+  /** Where `file://` inputs may read from, and what relative paths mean (`file_root`). */
+  files: FileRoots;
+}
+
+/**
+ * `file_root PATH;` (repeatable): the directories `file://` inputs, in the file or from a
+ * backend override, must lie under. Without one, the directory the config file is in (the
+ * working directory for the embedded config), so a backend can never point a stream at
+ * `/etc` or someone's home directory.
+ */
+export interface FileRoots {
+  /** Absolute, normalised. */
+  roots: string[];
+  /** What a relative `file://` path or `file_root` is resolved against: the config file's directory. */
+  base: string;
 }

@@ -46,9 +46,15 @@ export const CLOSE_REASONS = {
   duplicated_user_id: 'banned: X-Unique and a newer session of the user won',
   config_changed: 'a backend override switched this protocol off',
   server_shutdown: 'the server is stopping',
+  viewer_stalled:
+    'the viewer stopped reading: its send queue stayed over viewer_send_queue_bytes for viewer_stall_timeout',
+  viewer_fault: 'sending to the viewer failed (a write threw, or its output format did)',
 } as const;
 
 export type CloseReason = keyof typeof CLOSE_REASONS;
+
+/** Why an egress dropped one viewer: the close reason its adapter gives the session. */
+export type ViewerDropReason = Extract<CloseReason, 'viewer_stalled' | 'viewer_fault'>;
 
 /** Close reasons that come with a ban of the identity (AUTH-SPEC §5). */
 export type BanReason = Extract<CloseReason, 'session_limit' | 'duplicated_user_id'>;

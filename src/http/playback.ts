@@ -12,7 +12,7 @@ import type { Proto, SessionKind } from '../core/proto.js';
 import { refusalText } from '../core/reasons.js';
 import type { ClientRequest, Denial } from '../sessions/types.js';
 import { isValidStreamName } from '../streams/names.js';
-import type { RouteContext, RouteMatcher } from './router.js';
+import { decodePathText, type RouteContext, type RouteMatcher } from './router.js';
 import { sendText } from './server.js';
 
 /** `/ks/<KS>/` anywhere before the last path segment. */
@@ -36,7 +36,7 @@ export function streamResourceMatcher(resource: RegExp): RouteMatcher {
     const m = resource.exec(last);
     if (!m || !isValidStreamName(name)) return undefined;
     const params: Record<string, string> = { name, resource: last };
-    if (ksSegment?.[2]) params['ks'] = decodeURIComponent(ksSegment[2]);
+    if (ksSegment?.[2]) params['ks'] = decodePathText(ksSegment[2]);
     m.slice(1).forEach((v, i) => {
       if (v !== undefined) params[`p${i + 1}`] = v;
     });

@@ -28,6 +28,46 @@ interface Route {
   handler: RouteHandler;
 }
 
+/**
+ * A request the client got wrong (a malformed escape, a body too large): answered with
+ * `status` and logged at warn by the HTTP front, never as a server error.
+ */
+export class HttpError extends Error {
+  constructor(
+    readonly status: 400 | 408 | 413,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Decodes percent-escapes in a path value that may span segments (a stream name, a token).
+ * A malformed escape is the client's mistake (400), and so is an escaped control byte: no
+ * name, id or token contains one, and it would reach logs and backends as it is.
+ */
+export function decodePathText(raw: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, 'malformed percent-escape in the path');
+  }
+  if (/[\x00-\x1f\x7f]/.test(decoded)) throw new HttpError(400, 'escaped control byte in the path');
+  return decoded;
+}
+
+/**
+ * Decodes one path segment for a `{param}`: also refuses an escaped `/` or `\`, which an id
+ * or key never contains and which would let the parameter name something other than the
+ * one segment the route matched.
+ */
+export function decodeSegment(raw: string): string {
+  const decoded = decodePathText(raw);
+  if (/[/\\]/.test(decoded)) throw new HttpError(400, 'escaped separator in a path segment');
+  return decoded;
+}
+
 export class HttpRouter {
   private readonly routes: Route[] = [];
 
@@ -35,7 +75,10 @@ export class HttpRouter {
     this.routes.push({ methods: typeof methods === 'string' ? [methods] : methods, match, handler });
   }
 
-  /** Finds the handler for a request; `methodMismatch` tells a 405 from a 404. */
+  /**
+   * Finds the handler for a request; `methodMismatch` tells a 405 from a 404. A matcher may
+   * throw HttpError for a path it cannot read, which the front answers as such.
+   */
   find(
     method: string,
     pathname: string,
@@ -69,7 +112,7 @@ export function pathPattern(pattern: string): RouteMatcher {
     if (!m) return undefined;
     const params: Record<string, string> = {};
     names.forEach((n, i) => {
-      params[n] = decodeURIComponent(m[i + 1] ?? '');
+      params[n] = decodeSegment(m[i + 1] ?? '');
     });
     return params;
   };

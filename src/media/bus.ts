@@ -6,7 +6,12 @@
  *
  * Each new source's timestamps are rebased to continue where the previous source
  * stopped, so a viewer that stays through a publisher reconnect sees monotonic time.
+ *
+ * A listener that throws (an egress's muxer tripping over a frame) is dropped and told, never
+ * allowed to reach the publisher's push: the publisher and the other formats go on.
  */
+import { DEFAULT_LIMITS, type Limits } from '../core/limits.js';
+import type { ViewerDropReason } from '../core/reasons.js';
 import { FanOut, type FanOutOptions } from './fanout.js';
 import type { Frame, Tracks } from './types.js';
 
@@ -21,6 +26,23 @@ export interface MediaListener {
   onFrame(frame: Frame): void;
   /** Bytes still queued towards this viewer (socket writableLength); drives slow-viewer skipping. */
   backlog(): number;
+  /** This listener threw and the bus let go of it. Must not throw. */
+  failed?(err: unknown): void;
+}
+
+/** Something the stream's owner should log: a viewer or a whole output format was dropped. */
+export interface Drop {
+  /** `egress_fault`: an output format failed and let go of the bus (its viewers go with it). */
+  reason: ViewerDropReason | 'egress_fault';
+  err?: unknown;
+  /** The viewer's send queue in bytes when it was dropped for stalling. */
+  backlog?: number;
+}
+
+export interface MediaBusOptions extends FanOutOptions {
+  /** Bounds the egresses put on their viewers; read when needed, so a reload applies to running streams. */
+  limits?: () => Limits;
+  onDrop?: (drop: Drop) => void;
 }
 
 /** Gap inserted between the last frame of one source and the first of the next (1/30 s). */
@@ -29,18 +51,34 @@ const SOURCE_GAP = 3000;
 export class MediaBus {
   private current: Tracks | undefined;
   private readonly frames: FanOut<Frame>;
-  private readonly listeners = new Set<MediaListener>();
+  /** Each listener with the function that takes it off the frame fan-out. */
+  private readonly listeners = new Map<MediaListener, () => void>();
   private readonly egresses = new Map<string, Viewed>();
   private offset: number | undefined;
   private lastDts: number | undefined;
   /** Frames pushed since the bus was created. */
   framesIn = 0;
 
-  constructor(options: FanOutOptions = {}) {
+  /** The limits in force, for the egresses on this bus. */
+  readonly limits: () => Limits;
+  private readonly onDrop: ((drop: Drop) => void) | undefined;
+
+  constructor(options: MediaBusOptions = {}) {
     this.frames = new FanOut<Frame>(
       (f) => (f.kind === 'video' ? f.keyframe : this.current?.video === undefined),
       options,
     );
+    this.limits = options.limits ?? (() => DEFAULT_LIMITS);
+    this.onDrop = options.onDrop;
+  }
+
+  /** Tells the stream's owner about a drop (for its log); never throws into the caller. */
+  reportDrop(drop: Drop): void {
+    try {
+      this.onDrop?.(drop);
+    } catch {
+      // Reporting runs inside the publisher's push; a failing logger must not stop the media.
+    }
   }
 
   get tracks(): Tracks | undefined {
@@ -73,7 +111,13 @@ export class MediaBus {
   /** The same source changed its codec configuration (for example a new SPS). */
   setTracks(tracks: Tracks): void {
     this.current = tracks;
-    for (const l of this.listeners) l.onTracks(tracks);
+    for (const l of this.listeners.keys()) {
+      try {
+        l.onTracks(tracks);
+      } catch (err) {
+        this.drop(l, err);
+      }
+    }
   }
 
   push(frame: Frame): void {
@@ -92,17 +136,49 @@ export class MediaBus {
     this.frames.reset();
   }
 
+  /** Adds a listener (tracks, cached GOP, then live frames); one that throws meanwhile is dropped and told. */
   subscribe(listener: MediaListener): () => void {
-    if (this.current) listener.onTracks(this.current);
-    this.listeners.add(listener);
-    const unsubscribe = this.frames.subscribe({
-      deliver: (f) => listener.onFrame(f),
-      backlog: () => listener.backlog(),
-    });
-    return () => {
-      unsubscribe();
+    const unsubscribe = (): void => {
+      this.listeners.get(listener)?.();
       this.listeners.delete(listener);
     };
+    if (this.current) {
+      try {
+        listener.onTracks(this.current);
+      } catch (err) {
+        this.fail(listener, err);
+        return unsubscribe;
+      }
+    }
+    let failed = false;
+    const off = this.frames.subscribe({
+      deliver: (f) => listener.onFrame(f),
+      backlog: () => listener.backlog(),
+      failed: (err) => {
+        failed = true;
+        this.listeners.delete(listener);
+        this.fail(listener, err);
+      },
+    });
+    if (!failed) this.listeners.set(listener, off);
+    return unsubscribe;
+  }
+
+  private drop(listener: MediaListener, err: unknown): void {
+    const off = this.listeners.get(listener);
+    if (off === undefined) return;
+    this.listeners.delete(listener);
+    off();
+    this.fail(listener, err);
+  }
+
+  private fail(listener: MediaListener, err: unknown): void {
+    this.reportDrop({ reason: 'egress_fault', err });
+    try {
+      listener.failed?.(err);
+    } catch {
+      // Already dropped; see FanOut.fail.
+    }
   }
 
   /**

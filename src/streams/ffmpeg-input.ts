@@ -40,7 +40,9 @@ export function ffmpegArgs(url: string): string[] {
     ];
   }
   if (url.startsWith('file://')) {
-    return [...common, '-re', '-stream_loop', '-1', '-i', url.slice('file://'.length), '-c', 'copy', ...out];
+    // ffmpeg's own `file:` prefix: a path such as `concat:a|b` is a file name, not a protocol.
+    const path = `file:${url.slice('file://'.length)}`;
+    return [...common, '-re', '-stream_loop', '-1', '-i', path, '-c', 'copy', ...out];
   }
   const input = url.startsWith('tshttp://') ? 'http://' + url.slice('tshttp://'.length) : url;
   return [...common, '-rw_timeout', '10000000', '-i', input, '-c', 'copy', ...out];

@@ -15,7 +15,7 @@ import {
   isProtocolKey,
   type Checked,
 } from '../config/stream-fields.js';
-import type { ProtocolsConfig, StreamConfig } from '../config/types.js';
+import type { FileRoots, ProtocolsConfig, StreamConfig } from '../config/types.js';
 import { PROTOS, type Proto } from '../core/proto.js';
 
 /** What backends have set on a stream, already checked; a field left out comes from the config file. */
@@ -49,17 +49,19 @@ export type OverrideOutcome =
 /**
  * Merges a backend's raw `config` object into the stream's current override. Keys are
  * replaced wholesale, `null` deletes a key, and an unknown key or a bad value refuses the
- * whole object, leaving the stream as it was.
+ * whole object, leaving the stream as it was. `files` are the config's file roots: a
+ * backend may not point a `file://` input anywhere the config file could not.
  */
 export function mergeOverride(
   base: StreamConfig,
   current: StreamOverride | undefined,
   partial: unknown,
+  files: FileRoots,
 ): OverrideResult {
   if (!isObject(partial)) return { ok: false, error: 'override config must be a JSON object' };
   const next: StreamOverride = { ...current };
   for (const [key, value] of Object.entries(partial)) {
-    const problem = setKey(next, key, value);
+    const problem = setKey(next, key, value, files);
     if (problem !== undefined) return { ok: false, error: problem };
   }
   const before = withOverride(base, current);
@@ -99,10 +101,10 @@ export function withOverride(base: StreamConfig, o: StreamOverride | undefined):
 }
 
 /** Applies one key of the backend's object to `o`; returns why it is refused, if it is. */
-function setKey(o: StreamOverride, key: string, value: unknown): string | undefined {
+function setKey(o: StreamOverride, key: string, value: unknown, files: FileRoots): string | undefined {
   switch (key) {
     case 'inputs':
-      return setField(o, 'inputs', value, readInputs);
+      return setField(o, 'inputs', value, (v) => readInputs(v, files));
     case 'protocols':
       return setField(o, 'protocols', value, readProtocols);
     case 'password':
@@ -139,7 +141,7 @@ function setField<K extends keyof StreamOverride>(
  * `["fake://fake"]` or `[{"url": "fake://fake"}]` (AUTH-SPEC §8.1). Other keys of an input
  * object are Flussonic input options that streamgate does not implement; they are ignored.
  */
-function readInputs(v: unknown): Checked<string[]> {
+function readInputs(v: unknown, files: FileRoots): Checked<string[]> {
   if (!Array.isArray(v) || v.length === 0) {
     return { ok: false, problem: 'inputs must be a non-empty array of URLs or {"url": URL} objects' };
   }
@@ -149,7 +151,7 @@ function readInputs(v: unknown): Checked<string[]> {
     if (typeof url !== 'string') {
       return { ok: false, problem: `inputs[${i}] must be a URL or an object with a "url" string` };
     }
-    const r = checkInput(url);
+    const r = checkInput(url, files);
     if (!r.ok) return r;
     urls.push(r.value);
   }

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { Config, StreamConfig } from '../config/types.js';
 import { effectiveStreamConfig, resolveStreamConfig } from '../config/resolve.js';
-import { Stream } from './stream.js';
+import { Stream, type StreamDeps } from './stream.js';
 
 /** A template stream with neither publisher nor viewers for this long is removed. */
 const IDLE_REMOVE_MS = 60_000;
@@ -19,10 +19,15 @@ export class StreamRegistry {
   private readonly dynamic = new Map<string, Stream>();
   private sweeper: NodeJS.Timeout | undefined;
 
+  private readonly deps: StreamDeps;
+
   constructor(
     private config: Config,
-    private readonly deps: { log: Logger; ffmpeg: string },
-  ) {}
+    deps: { log: Logger; ffmpeg: string },
+  ) {
+    // Read when used, so an override or a viewer after a reload obeys the reloaded config.
+    this.deps = { ...deps, files: () => this.config.files, limits: () => this.config.limits };
+  }
 
   /** The configuration a name resolves to, with template and global defaults applied. */
   configFor(name: string): StreamConfig | undefined {

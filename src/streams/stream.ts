@@ -3,8 +3,9 @@
  * override), its MediaBus, and the one thing feeding it: a publisher or a pulled input.
  */
 import type { Logger } from 'pino';
-import { MediaBus } from '../media/bus.js';
-import type { StreamConfig } from '../config/types.js';
+import { MediaBus, type Drop } from '../media/bus.js';
+import type { Limits } from '../core/limits.js';
+import type { FileRoots, StreamConfig } from '../config/types.js';
 import { protocolAllowed } from '../config/resolve.js';
 import type { Proto } from '../core/proto.js';
 import { FfmpegInput } from './ffmpeg-input.js';
@@ -15,6 +16,10 @@ import { redactSecrets } from '../log.js';
 export interface StreamDeps {
   log: Logger;
   ffmpeg: string;
+  /** The loaded config's file roots, which a backend's `file://` input must obey; the working directory when absent. */
+  files?: () => FileRoots;
+  /** The loaded config's limits (viewer send queue and stall timeout); the defaults when absent. */
+  limits?: () => Limits;
 }
 
 export interface Publisher {
@@ -24,7 +29,7 @@ export interface Publisher {
 }
 
 export class Stream {
-  readonly bus = new MediaBus();
+  readonly bus: MediaBus;
   private input: FfmpegInput | undefined;
   private publisher: Publisher | undefined;
   private override: StreamOverride | undefined;
@@ -44,6 +49,27 @@ export class Stream {
     private readonly deps: StreamDeps,
   ) {
     this.effective = base;
+    this.bus = new MediaBus({
+      ...(deps.limits ? { limits: deps.limits } : {}),
+      onDrop: (drop) => this.logDrop(drop),
+    });
+  }
+
+  private logDrop(drop: Drop): void {
+    const fields = {
+      stream: this.name,
+      reason: drop.reason,
+      ...(drop.err !== undefined
+        ? { err: drop.err instanceof Error ? drop.err.message : String(drop.err) }
+        : {}),
+      ...(drop.backlog !== undefined ? { backlog: drop.backlog } : {}),
+    };
+    // A whole output failing is a bug in our muxing; one viewer failing or stalling is the viewer's.
+    if (drop.reason === 'egress_fault') {
+      this.deps.log.error(fields, 'output format failed; its viewers were dropped');
+    } else {
+      this.deps.log.warn(fields, 'viewer dropped');
+    }
   }
 
   /** The effective config: the configured one with any backend override applied. */
@@ -128,7 +154,8 @@ export class Stream {
    * protocols the stream no longer serves, whose sessions the caller closes.
    */
   applyOverride(partial: unknown): OverrideOutcome {
-    const r = mergeOverride(this.base, this.override, partial);
+    const files = this.deps.files?.() ?? { roots: [process.cwd()], base: process.cwd() };
+    const r = mergeOverride(this.base, this.override, partial, files);
     if (!r.ok) return r;
     if (!r.changed) return { ok: true, changed: false, restartInput: false, closedProtocols: [] };
     this.override = r.override;

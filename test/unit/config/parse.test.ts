@@ -7,6 +7,8 @@ import { DEFAULT_LIMITS } from '../../../src/core/limits.js';
 import type { Config, ConfigError } from '../../../src/config/types.js';
 
 const FILE = 'test.conf';
+/** The directory relative `file://` inputs resolve against: FILE's, the working directory. */
+const HERE = process.cwd();
 
 function ok(text: string): Config {
   const r = parseConfig(text, FILE);
@@ -269,7 +271,7 @@ const valid: { name: string; text: string; check: (c: Config) => void }[] = [
     text: 'template t { input publish://; }\nstream a/b.c_d-e { input fake://fake; url file://vod/bunny.mp4; template t; }',
     check: (c) => {
       const s = stream(c, 'a/b.c_d-e');
-      assert.deepEqual(s.inputs, ['fake://fake', 'file://vod/bunny.mp4']);
+      assert.deepEqual(s.inputs, ['fake://fake', `file://${HERE}/vod/bunny.mp4`]);
       assert.equal(s.template, 't');
       assert.equal(s.kind, 'stream');
     },
@@ -847,7 +849,7 @@ test('the SPEC §2 example parses completely', async () => {
     c.streams.map((s) => [s.name, s.inputs, s.onPlay?.url]),
     [
       ['demo', ['fake://fake'], undefined],
-      ['movie', ['file://vod/bunny.mp4'], 'auth://mw'],
+      ['movie', [`file://${HERE}/vod/bunny.mp4`], 'auth://mw'],
     ],
   );
 });
@@ -920,4 +922,90 @@ test('limits block: overrides named limits, keeps the defaults of the rest, refu
       "6:3: duplicate 'max_connections' (already set at 5:3)",
     ],
   );
+});
+
+test('metrics_public: off by default, a flag without arguments, once', () => {
+  assert.equal(ok('http 8080;').metricsPublic, false);
+  assert.equal(ok('metrics_public;').metricsPublic, true);
+  assert.deepEqual(
+    errs(
+      'metrics_public yes;\nmetrics_public;\nmetrics_public;\nstream s { metrics_public; input fake://fake; }',
+    ).map((e) => `${e.line}:${e.col}: ${e.message}`),
+    [
+      "1:16: 'metrics_public' takes no arguments, got 1 (usage: metrics_public)",
+      "3:1: duplicate 'metrics_public' (already set at 2:1)",
+      "4:12: 'metrics_public' is not allowed inside a stream (only at the top level)",
+    ],
+  );
+});
+
+test('file_root: file:// inputs must lie under a root; the default root is the config file directory', () => {
+  const inDir = (text: string, file: string) => parseConfig(text, file);
+  // Default: the directory of the config file, and relative inputs resolve against it.
+  const d = inDir('stream m { input file://vod/a.mp4; }', '/etc/sg/streamgate.conf');
+  assert.ok('config' in d);
+  assert.deepEqual(d.config.files, { roots: ['/etc/sg'], base: '/etc/sg' });
+  assert.deepEqual(d.config.streams[0]?.inputs, ['file:///etc/sg/vod/a.mp4']);
+  assert.deepEqual(ok('http 8080;').files, { roots: [HERE], base: HERE });
+
+  const outside = inDir(
+    'stream a { input file:///etc/passwd; }\nstream b { input file://../x.mp4; }\nstream c file://vod/../../y.mp4;\nstream d { input file:///etc/sg-evil/z.mp4; }',
+    '/etc/sg/streamgate.conf',
+  );
+  assert.ok('errors' in outside);
+  assert.deepEqual(
+    outside.errors.map((e) => `${e.line}:${e.col}: ${e.message}`),
+    [
+      "1:18: input 'file:///etc/passwd' is outside the file roots (/etc/sg); add a 'file_root' for it",
+      "2:18: input 'file://../x.mp4' is outside the file roots (/etc/sg); add a 'file_root' for it",
+      "3:10: input 'file://vod/../../y.mp4' is outside the file roots (/etc/sg); add a 'file_root' for it",
+      "4:18: input 'file:///etc/sg-evil/z.mp4' is outside the file roots (/etc/sg); add a 'file_root' for it",
+    ],
+  );
+
+  // Roots replace the default, may be relative (to the config directory), and may come after their use.
+  const r = inDir(
+    'stream a { input file:///srv/vod/a.mp4; }\nstream b { input file://media/b.mp4; }\nfile_root /srv/vod;\nfile_root media;',
+    '/etc/sg/streamgate.conf',
+  );
+  assert.ok('config' in r, JSON.stringify('errors' in r ? r.errors : []));
+  assert.deepEqual(r.config.files.roots, ['/srv/vod', '/etc/sg/media']);
+  assert.deepEqual(
+    r.config.streams.map((s) => s.inputs[0]),
+    ['file:///srv/vod/a.mp4', 'file:///etc/sg/media/b.mp4'],
+  );
+  const notDefault = inDir(
+    'file_root /srv/vod;\nstream a { input file://a.mp4; }',
+    '/etc/sg/streamgate.conf',
+  );
+  assert.ok('errors' in notDefault, 'a file_root replaces the default root');
+  assert.match(notDefault.errors[0]?.message ?? '', /outside the file roots \(\/srv\/vod\)/);
+
+  assert.deepEqual(
+    errs(
+      'file_root;\nfile_root a b;\nfile_root "";\nfile_root /x { }\nstream s { file_root /y; input fake://fake; }',
+    ).map((e) => `${e.line}:${e.col}: ${e.message}`),
+    [
+      "1:1: 'file_root' needs 1 argument (usage: file_root PATH)",
+      "2:13: 'file_root' takes 1 argument, got 2 (usage: file_root PATH)",
+      "3:11: file_root must be a directory path, got ''",
+      "4:14: 'file_root' does not take a block",
+      "5:12: 'file_root' is not allowed inside a stream (only at the top level)",
+    ],
+  );
+});
+
+test('stream names: at most 255 characters, refused in the file without an echo of the whole name', () => {
+  const name255 = `live/${'a'.repeat(250)}`;
+  assert.equal(stream(ok(`stream ${name255} { input fake://fake; }`), name255).name, name255);
+  const long = 'x'.repeat(200_000);
+  const e = errs(
+    `stream ${long} { input fake://fake; }\ntemplate t { prefix ${'p'.repeat(256)}; input publish://; }`,
+  );
+  assert.equal(e.length, 2);
+  assert.match(
+    e[0]?.message ?? '',
+    /^bad stream name 'x{60}…': it is longer than 255 characters \(200000\)$/,
+  );
+  assert.match(e[1]?.message ?? '', /^bad prefix 'p{60}…': it is longer than 255 characters \(256\)$/);
 });

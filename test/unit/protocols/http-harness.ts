@@ -33,8 +33,9 @@ export interface HttpCore {
   stop(): Promise<void>;
 }
 
-export async function startHttpCore(adapter: (core: Core) => ProtocolAdapter): Promise<HttpCore> {
-  const parsed = parseConfig(CONFIG, 'test.conf');
+/** `extra` is appended to the config (a `limits { … }` block, say). */
+export async function startHttpCore(adapter: (core: Core) => ProtocolAdapter, extra = ''): Promise<HttpCore> {
+  const parsed = parseConfig(CONFIG + extra, 'test.conf');
   if (!('config' in parsed)) throw new Error(JSON.stringify(parsed.errors));
   const config = parsed.config;
   if (!config.http) throw new Error('no http listener in the test config');

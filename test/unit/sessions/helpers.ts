@@ -63,6 +63,8 @@ export function config(over: Partial<Config> = {}): Config {
     httpSessionTimeout: 60,
     defaultAuthDuration: 180,
     limits: DEFAULT_LIMITS,
+    metricsPublic: false,
+    files: { roots: [process.cwd()], base: process.cwd() },
     ...over,
   };
 }

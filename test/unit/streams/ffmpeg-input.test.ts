@@ -43,9 +43,10 @@ test('ffmpeg input: arguments per input scheme', () => {
     '-stream_loop',
     '-1',
     '-i',
-    '/v/a.mp4',
+    'file:/v/a.mp4',
     '-c',
   ]);
+  assert.ok(ffmpegArgs('file:///m/concat:a|b').includes('file:/m/concat:a|b'), 'never read as a protocol');
   assert.ok(ffmpegArgs('tshttp://h:9000/ch/5').includes('http://h:9000/ch/5'));
   for (const url of ['fake://fake', 'rtsp://h/x', 'udp://239.0.0.1:1234']) {
     assert.deepEqual(ffmpegArgs(url).slice(-3), ['-f', 'flv', 'pipe:1']);

@@ -1,26 +1,31 @@
 // Backend config overrides (AUTH-SPEC §8.1): the pure merge, judged by the config file's own rules.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { pino } from 'pino';
 import { parseConfig } from '../../../src/config/parse.js';
-import type { StreamConfig } from '../../../src/config/types.js';
+import type { FileRoots, StreamConfig } from '../../../src/config/types.js';
 import { mergeOverride, withOverride, type StreamOverride } from '../../../src/streams/override.js';
+import { StreamRegistry } from '../../../src/streams/registry.js';
 
 const base: StreamConfig = {
   kind: 'stream',
   name: 'movie',
   prefixes: [],
-  inputs: ['file://vod/bunny.mp4'],
+  // As the parser leaves it: resolved against the config's directory, /srv/media.
+  inputs: ['file:///srv/media/vod/bunny.mp4'],
   loc: { file: 't', line: 1, col: 1 },
 };
 
+const FILES: FileRoots = { roots: ['/srv/media', '/mnt/vod'], base: '/srv/media' };
+
 function refused(partial: unknown, current?: StreamOverride): string {
-  const r = mergeOverride(base, current, partial);
+  const r = mergeOverride(base, current, partial, FILES);
   if (r.ok) assert.fail(`expected ${JSON.stringify(partial)} to be refused`);
   return r.error;
 }
 
 function accepted(partial: unknown, current?: StreamOverride) {
-  const r = mergeOverride(base, current, partial);
+  const r = mergeOverride(base, current, partial, FILES);
   if (!r.ok) assert.fail(`expected ${JSON.stringify(partial)} to be accepted, got: ${r.error}`);
   return r;
 }
@@ -83,16 +88,39 @@ test('override: unknown keys, and anything but an object, are refused', () => {
   assert.match(refused(['inputs']), /must be a JSON object/);
 });
 
+test('override: a file:// input outside the file roots is refused, as in the config file', () => {
+  for (const url of [
+    'file:///etc/passwd',
+    'file://../secrets/x.mp4',
+    'file://vod/../../etc/shadow',
+    'file:///srv/media-other/x.mp4',
+    'file:///mnt/vod/../../etc/passwd',
+  ]) {
+    assert.match(refused({ inputs: [url] }), /outside the file roots \(\/srv\/media, \/mnt\/vod\)/, url);
+  }
+  assert.match(refused({ inputs: ['file://vod/a\u0000.mp4'] }), /control character/);
+  assert.match(refused({ inputs: ['fake://fake', { url: 'file:///etc/passwd' }] }), /outside the file roots/);
+  const inside = accepted({ inputs: ['file://vod/other.mp4', 'file:///mnt/vod/a/../b.mp4'] });
+  assert.deepEqual(
+    inside.effective.inputs,
+    ['file:///srv/media/vod/other.mp4', 'file:///mnt/vod/b.mp4'],
+    'relative paths resolve against the config directory; the checked path is the one used',
+  );
+  assert.deepEqual(accepted({ inputs: ['file://concat:x|y'] }).effective.inputs, [
+    'file:///srv/media/concat:x|y',
+  ]);
+});
+
 test('override: null deletes a key and the configured value comes back', () => {
   const withPassword = { ...base, password: 'file' };
-  const set = mergeOverride(withPassword, undefined, { password: 'backend', segment_duration: 4 });
+  const set = mergeOverride(withPassword, undefined, { password: 'backend', segment_duration: 4 }, FILES);
   assert.ok(set.ok);
   assert.equal(set.effective.password, 'backend');
-  const cleared = mergeOverride(withPassword, set.override, { password: null });
+  const cleared = mergeOverride(withPassword, set.override, { password: null }, FILES);
   assert.ok(cleared.ok && cleared.changed);
   assert.deepEqual(cleared.override, { segmentDuration: 4 });
   assert.equal(cleared.effective.password, 'file');
-  const empty = mergeOverride(withPassword, cleared.override, { segment_duration: null });
+  const empty = mergeOverride(withPassword, cleared.override, { segment_duration: null }, FILES);
   assert.ok(empty.ok);
   assert.equal(empty.override, undefined, 'nothing left to override');
   assert.deepEqual(empty.effective, withPassword);
@@ -138,4 +166,28 @@ test('override: a refused override leaves the current one as it was', () => {
   refused({ password: null, segment_duration: 0 }, current);
   assert.deepEqual(current, { password: 'x' });
   assert.equal(withOverride(base, current).password, 'x');
+});
+
+test('override: a running stream judges file:// inputs by the roots of the config loaded now', async () => {
+  const load = (text: string) => {
+    const r = parseConfig(text, '/etc/sg/streamgate.conf');
+    if (!('config' in r)) throw new Error(JSON.stringify(r.errors));
+    return r.config;
+  };
+  const registry = new StreamRegistry(load('template live { prefix live; input publish://; }'), {
+    log: pino({ level: 'silent' }),
+    ffmpeg: 'ffmpeg',
+  });
+  try {
+    const stream = registry.resolve('live/cam1');
+    assert.ok(stream);
+    const outside = stream.applyOverride({ inputs: ['file:///srv/vod/a.mp4'] });
+    assert.ok(!outside.ok && /outside the file roots \(\/etc\/sg\)/.test(outside.error));
+    await registry.reload(load('file_root /mnt;\ntemplate live { prefix live; input publish://; }'));
+    const stillOutside = stream.applyOverride({ inputs: ['file:///srv/vod/a.mp4'] });
+    assert.ok(!stillOutside.ok && /outside the file roots \(\/mnt\)/.test(stillOutside.error));
+    assert.deepEqual(stream.config.inputs, ['publish://'], 'nothing was applied');
+  } finally {
+    await registry.stop();
+  }
 });
