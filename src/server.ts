@@ -56,6 +56,7 @@ export async function startServer(
   registerStreamRoutes(router, {
     registry,
     sessions: sessionCore.manager,
+    cacheStats: () => sessionCore.manager.cacheStats(),
     reload: async () => {
       if (!options.reloadFromDisk) {
         throw new Error('running on the embedded config; there is no file to reload');

@@ -2,6 +2,7 @@
  * Stream, health and metrics endpoints (SPEC §8): what is running, fed by what, and
  * who watches it.
  */
+import type { SessionCacheStats } from '../sessions/manager.js';
 import { LIMIT_NAMES, limitHits } from '../core/limits.js';
 import type { StreamRegistry } from '../streams/registry.js';
 import type { Stream } from '../streams/stream.js';
@@ -57,7 +58,13 @@ function describe(stream: Stream, sessions: SessionManager): Record<string, unkn
 
 export function registerStreamRoutes(
   router: HttpRouter,
-  deps: { registry: StreamRegistry; sessions: SessionManager; reload: () => Promise<unknown> },
+  deps: {
+    registry: StreamRegistry;
+    sessions: SessionManager;
+    /** The denial cache and rate limiter's sizes, for `/metrics`. */
+    cacheStats: () => SessionCacheStats;
+    reload: () => Promise<unknown>;
+  },
 ): void {
   router.add('GET', pathPattern('/health'), (_req, res) => sendJson(res, 200, { status: 'ok' }));
 
@@ -115,6 +122,22 @@ export function registerStreamRoutes(
     for (const name of LIMIT_NAMES) {
       lines.push(`streamgate_limit_hits_total{limit="${name}"} ${hits.get(name) ?? 0}`);
     }
+    const cache = deps.cacheStats();
+    lines.push(
+      '# HELP streamgate_denial_cache_entries Cached denials and bans (AUTH-SPEC §4.5).',
+      '# TYPE streamgate_denial_cache_entries gauge',
+      `streamgate_denial_cache_entries{kind="denial"} ${cache.denialCache.entries - cache.denialCache.bans}`,
+      `streamgate_denial_cache_entries{kind="ban"} ${cache.denialCache.bans}`,
+      '# HELP streamgate_denial_cache_bytes Estimated memory of the denial cache; capped by denial_cache_bytes.',
+      '# TYPE streamgate_denial_cache_bytes gauge',
+      `streamgate_denial_cache_bytes ${cache.denialCache.bytes}`,
+      '# HELP streamgate_denial_cache_evictions_total Entries dropped to stay under denial_cache_bytes.',
+      '# TYPE streamgate_denial_cache_evictions_total counter',
+      `streamgate_denial_cache_evictions_total ${cache.denialCache.evictions}`,
+      '# HELP streamgate_rate_limit_tracked_addresses Client addresses whose new-session budget is tracked.',
+      '# TYPE streamgate_rate_limit_tracked_addresses gauge',
+      `streamgate_rate_limit_tracked_addresses ${cache.rateLimitBuckets}`,
+    );
     sendText(res, 200, lines.join('\n') + '\n', { 'Content-Type': 'text/plain; version=0.0.4' });
   });
 }

@@ -55,7 +55,12 @@ async function startFront(t: TestContext, extra = ''): Promise<Front> {
   });
   const core = { config: () => config, log, registry, sessions: manager, router };
   const adapters = [createHlsAdapter(core), createMpegtsAdapter(core)];
-  registerStreamRoutes(router, { registry, sessions: manager, reload: () => Promise.resolve({}) });
+  registerStreamRoutes(router, {
+    registry,
+    sessions: manager,
+    cacheStats: () => manager.cacheStats(),
+    reload: () => Promise.resolve({}),
+  });
   registerSessionRoutes(router, manager, history);
   registerTokenRoutes(router, new AdminView({ env: {} }), () => config);
   registerAdminRoutes(router);
@@ -312,6 +317,9 @@ test('front: /metrics and /health follow the API rule unless metrics_public', as
   const m = await ask(locked.port, '/metrics', { Authorization: basic('admin', 'pw') });
   assert.equal(m.status, 200);
   assert.match(m.body, /streamgate_limit_hits_total\{limit="max_connections"\}/);
+  assert.match(m.body, /^streamgate_denial_cache_entries\{kind="ban"\} 0$/m);
+  assert.match(m.body, /^streamgate_denial_cache_bytes \d+$/m);
+  assert.match(m.body, /^streamgate_rate_limit_tracked_addresses \d+$/m);
 
   // Loopback only without edit_auth: a client behind a trusted proxy is not loopback.
   const loop = await startFront(t, 'trusted_proxies 127.0.0.1;');
