@@ -4,12 +4,15 @@
  *
  * It owns the socket wiring, the one error policy (an exception while handling this client's
  * bytes, or in any callback routed through `guard`, closes this client with a logged
- * `protocol_error`; never the process, never another client), the question "is the answer
- * from the session manager still wanted?", and teardown: released resources, then the
- * session closed with its reason, exactly once.
+ * `protocol_error`; never the process, never another client), the limits every connection
+ * shares (the handshake deadline, how a limit hit is counted, logged and closed), the
+ * connection's timers, the question "is the answer from the session manager still wanted?",
+ * and teardown: released resources and timers, then the session closed with its reason,
+ * exactly once.
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { countLimitHit, type LimitName } from './core/limits.js';
 import type { Proto } from './core/proto.js';
 import type { CloseReason } from './core/reasons.js';
 import { normalizeIp } from './net.js';
@@ -21,6 +24,11 @@ export interface ClientConnOptions {
   sessions: SessionManager;
   /** Inactivity limit before the first request is done (the socket's idle timeout); 0 = none. */
   idleTimeoutMs: number;
+  /**
+   * Time from accept until `handshakeDone()` (`handshake_timeout`); 0 = none. A deadline, not an
+   * inactivity limit: a client that trickles a byte now and then still runs out of it.
+   */
+  handshakeTimeoutMs: number;
 }
 
 export abstract class ClientConn {
@@ -30,6 +38,8 @@ export abstract class ClientConn {
   protected session: Session | undefined;
   private readonly sessions: SessionManager;
   private readonly releases: (() => void)[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private handshakeDeadline: (() => void) | undefined;
   private closedFlag = false;
   /** Bumped when an answer in flight must be dropped: a newer question was asked, or the client went away. */
   private ticket = 0;
@@ -49,6 +59,12 @@ export abstract class ClientConn {
     });
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     socket.on('close', () => this.close('client_closed'));
+    const handshakeMs = options.handshakeTimeoutMs;
+    if (handshakeMs > 0) {
+      this.handshakeDeadline = this.after(handshakeMs, () =>
+        this.limitExceeded('handshake_timeout', `no handshake within ${handshakeMs / 1000} s`, 'timeout'),
+      );
+    }
   }
 
   /** Bytes from the client; may throw, which closes this connection (see `guard`). */
@@ -65,6 +81,45 @@ export abstract class ClientConn {
     } catch (err) {
       this.fault(err);
     }
+  }
+
+  /** The client got through its handshake in time: the `handshake_timeout` deadline is off. */
+  protected handshakeDone(): void {
+    this.handshakeDeadline?.();
+    this.handshakeDeadline = undefined;
+  }
+
+  /**
+   * Runs `fn` under the error policy after `ms`, unless the returned cancel was called or the
+   * connection ended first (teardown clears every timer).
+   */
+  protected after(ms: number, fn: () => void): () => void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (!this.closedFlag) this.guard(fn);
+    }, ms);
+    this.timers.add(timer);
+    return () => {
+      clearTimeout(timer);
+      this.timers.delete(timer);
+    };
+  }
+
+  /**
+   * The client went over `limit`: count the hit, log what it did (`detail`) and end this
+   * connection, at once or, with `finish`, after an answer already written is flushed.
+   */
+  protected limitExceeded(
+    limit: LimitName,
+    detail: string,
+    reason: CloseReason = 'limit_exceeded',
+    end: 'close' | 'finish' = 'close',
+  ): void {
+    if (this.closedFlag) return;
+    countLimitHit(limit);
+    this.log.warn({ event: 'limit_exceeded', limit, err: detail }, 'limit exceeded; closing connection');
+    if (end === 'finish') this.finish(reason);
+    else this.close(reason);
   }
 
   /** An unexpected exception in this client's handling: log it and drop this client only. */
@@ -147,6 +202,8 @@ export abstract class ClientConn {
 
   private teardown(reason: CloseReason): void {
     this.ticket++;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
     for (const release of this.releases.splice(0).reverse()) {
       try {
         release();

@@ -32,13 +32,23 @@ const adapters: AdapterFactory[] = [
   (core) => {
     const listen = core.config().rtmp;
     return listen
-      ? createRtmpAdapter(listen, { registry: core.registry, sessions: core.sessions, log: core.log })
+      ? createRtmpAdapter(listen, {
+          registry: core.registry,
+          sessions: core.sessions,
+          log: core.log,
+          config: core.config,
+        })
       : undefined;
   },
   (core) => {
     const listen = core.config().rtsp;
     return listen
-      ? createRtspAdapter(listen, { registry: core.registry, sessions: core.sessions, log: core.log })
+      ? createRtspAdapter(listen, {
+          registry: core.registry,
+          sessions: core.sessions,
+          log: core.log,
+          config: core.config,
+        })
       : undefined;
   },
   (core) => (core.config().http ? createHlsAdapter(core) : undefined),

@@ -7,7 +7,11 @@ import { TcpListener } from '../../src/tcp-listener.js';
 import { RtmpConn, type RtmpDeps } from './rtmp-conn.js';
 
 export function createRtmpAdapter(listen: Listen, deps: RtmpDeps): ProtocolAdapter {
-  const listener = new TcpListener(listen, (socket) => new RtmpConn(socket, deps));
+  const listener = new TcpListener(listen, (socket) => new RtmpConn(socket, deps), {
+    proto: 'rtmp',
+    log: deps.log,
+    limits: () => deps.config().limits,
+  });
   return {
     name: 'rtmp',
     start: () => listener.start(),

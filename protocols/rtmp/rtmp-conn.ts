@@ -7,17 +7,21 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { ClientConn } from '../../src/client-conn.js';
+import type { Config } from '../../src/config/types.js';
+import { limitMs } from '../../src/core/limits.js';
 import type { SessionKind } from '../../src/core/proto.js';
 import type { ClientRequest, SessionManager } from '../../src/sessions/types.js';
 import type { StreamRegistry } from '../../src/streams/registry.js';
 import type { Publisher } from '../../src/streams/stream.js';
 import { RtmpEgress } from './egress.js';
-import { CONNECT_TIMEOUT_MS, RtmpSessionMachine, type RtmpAction } from './session.js';
+import { RtmpSessionMachine, type RtmpAction } from './session.js';
 
 export interface RtmpDeps {
   registry: StreamRegistry;
   sessions: SessionManager;
   log: Logger;
+  /** The running config; its limits are read when a client is accepted. */
+  config: () => Config;
 }
 
 export class RtmpConn extends ClientConn {
@@ -27,14 +31,18 @@ export class RtmpConn extends ClientConn {
   private corked = false;
 
   constructor(socket: Socket, deps: RtmpDeps) {
+    const limits = deps.config().limits;
     super(socket, {
       proto: 'rtmp',
       log: deps.log,
       sessions: deps.sessions,
-      idleTimeoutMs: CONNECT_TIMEOUT_MS,
+      // Until the play or publish command the handshake deadline bounds the client; from then
+      // on the machine sets what fits (none for a player, PUBLISH_IDLE_MS for a publisher).
+      idleTimeoutMs: 0,
+      handshakeTimeoutMs: limitMs(limits, 'handshake_timeout'),
     });
     this.registry = deps.registry;
-    this.machine = new RtmpSessionMachine({ ip: this.ip });
+    this.machine = new RtmpSessionMachine({ ip: this.ip, limits });
   }
 
   protected onBytes(data: Buffer): void {
@@ -59,6 +67,9 @@ export class RtmpConn extends ClientConn {
         case 'idle':
           this.socket.setTimeout(action.ms);
           break;
+        case 'ready':
+          this.handshakeDone();
+          break;
         case 'authorize':
           void this.ask(action.request);
           break;
@@ -74,6 +85,9 @@ export class RtmpConn extends ClientConn {
           break;
         case 'close':
           this.close(action.reason);
+          break;
+        case 'limit':
+          this.limitExceeded(action.limit, action.detail);
           break;
       }
     }

@@ -16,14 +16,20 @@
 import { FlvToFrames } from '../../src/media/flv.js';
 import type { Frame, Tracks } from '../../src/media/types.js';
 import type { Amf0Value } from '../../src/media/amf0.js';
+import type { LimitName, Limits } from '../../src/core/limits.js';
 import type { SessionKind } from '../../src/core/proto.js';
 import { refusalText, type CloseReason } from '../../src/core/reasons.js';
 import type { ClientRequest, Denial } from '../../src/sessions/types.js';
 import { isValidStreamName } from '../../src/streams/names.js';
 import { connectInfo, rtmpTarget, type ConnectInfo } from './credentials.js';
 import { OUT_CHUNK_SIZE, PLAY_STREAM_ID } from './egress.js';
-import { ChunkReader, type RtmpMessage } from './wire/chunk-reader.js';
-import { RtmpProtocolError } from './wire/errors.js';
+import {
+  ChunkReader,
+  type ChunkReaderLimit,
+  type ChunkReaderLimits,
+  type RtmpMessage,
+} from './wire/chunk-reader.js';
+import { RtmpLimitError, RtmpProtocolError } from './wire/errors.js';
 import { ServerHandshake } from './wire/handshake.js';
 import {
   ChunkStreamId,
@@ -41,12 +47,28 @@ import {
   windowAckSize,
 } from './wire/messages.js';
 
-/** A client must finish handshake and connect within this time. */
-export const CONNECT_TIMEOUT_MS = 10_000;
 /** A publisher that sends nothing for this long is gone (its encoder crashed or the network died). */
 export const PUBLISH_IDLE_MS = 30_000;
 /** Window we ask peers to acknowledge; large enough that acks cost nothing. */
 const WINDOW_ACK_SIZE = 2_500_000;
+
+/** Which configured limit each of the chunk reader's limits is. */
+const READER_LIMIT_NAMES = {
+  maxChunkSize: 'rtmp_max_chunk_size',
+  maxMessageBytes: 'rtmp_max_message_bytes',
+  maxBufferedBytes: 'rtmp_max_buffered_bytes',
+  maxChunkStreams: 'rtmp_max_chunk_streams',
+} as const satisfies Record<ChunkReaderLimit, LimitName>;
+
+/** The chunk reader's limits from the configured ones. */
+export function chunkReaderLimits(limits: Limits): ChunkReaderLimits {
+  return {
+    maxChunkSize: limits.rtmp_max_chunk_size,
+    maxMessageBytes: limits.rtmp_max_message_bytes,
+    maxBufferedBytes: limits.rtmp_max_buffered_bytes,
+    maxChunkStreams: limits.rtmp_max_chunk_streams,
+  };
+}
 
 /**
  * Where our messages go. Message stream 0 belongs to the NetConnection (connect, createStream
@@ -72,6 +94,12 @@ export type RtmpAction =
   | { type: 'write'; bytes: Buffer }
   /** The socket's inactivity limit from now on; 0 = none. */
   | { type: 'idle'; ms: number }
+  /**
+   * Handshake, connect and the play or publish command are in: the handshake deadline is met.
+   * From here a player sends nothing while it watches, and the answer may take as long as the
+   * auth backend's time-out.
+   */
+  | { type: 'ready' }
   /** Ask the session manager, then answer with `decided()` (or `decisionFailed()`). */
   | { type: 'authorize'; request: ClientRequest }
   /**
@@ -85,7 +113,9 @@ export type RtmpAction =
   /** The onStatus error just written refuses the play or publish: flush it, then close. */
   | { type: 'refuse'; kind: SessionKind; code: string; description: string }
   /** End the connection now. */
-  | { type: 'close'; reason: CloseReason };
+  | { type: 'close'; reason: CloseReason }
+  /** The client went over a configured limit (`detail` says how): count it and end the connection now. */
+  | { type: 'limit'; limit: LimitName; detail: string };
 
 /** Why a granted play or publish could not start (the connection's view of the stream). */
 export type StartFailure = Extract<CloseReason, 'stream_not_found' | 'stream_busy'>;
@@ -98,13 +128,15 @@ export interface RtmpSessionOptions {
   ip: string;
   /** Random bytes for the handshake's S1; tests inject a deterministic source. */
   random?: (n: number) => Buffer;
+  /** The configured limits; the chunk reader enforces the `rtmp_*` ones. */
+  limits: Limits;
 }
 
 export class RtmpSessionMachine {
   private phase: Phase = 'handshake';
   private readonly ip: string;
   private readonly handshake: ServerHandshake;
-  private readonly reader = new ChunkReader();
+  private readonly reader: ChunkReader;
   private connect: ConnectInfo | undefined;
   /** The play or publish being authorized or running. */
   private target: { kind: SessionKind; name: string } | undefined;
@@ -116,6 +148,7 @@ export class RtmpSessionMachine {
   constructor(options: RtmpSessionOptions) {
     this.ip = options.ip;
     this.handshake = new ServerHandshake(options.random);
+    this.reader = new ChunkReader(chunkReaderLimits(options.limits));
   }
 
   /** Whether the machine refused or ended; it ignores every input from then on. */
@@ -136,16 +169,29 @@ export class RtmpSessionMachine {
       data = step.remainder;
       if (data.length === 0) return out;
     }
-    for (const msg of this.reader.push(data)) {
+    for (const msg of this.read(data, out)) {
       this.onMessage(msg, out);
       if (this.closed) return out;
     }
+    if (this.closed) return out;
     // Acknowledged per read, not per message: the peer only needs one ack per window.
     if (this.peerWindow > 0 && this.bytesIn - this.lastAck >= this.peerWindow) {
       this.lastAck = this.bytesIn;
       out.push(write(acknowledgement(this.bytesIn >>> 0)));
     }
     return out;
+  }
+
+  /** The reader's messages; a limit it hits ends the machine with a `limit` action instead. */
+  private read(data: Buffer, out: RtmpAction[]): RtmpMessage[] {
+    try {
+      return this.reader.push(data);
+    } catch (err) {
+      if (!(err instanceof RtmpLimitError)) throw err;
+      this.phase = 'closed';
+      out.push({ type: 'limit', limit: READER_LIMIT_NAMES[err.limit], detail: err.message });
+      return [];
+    }
   }
 
   /** The session manager's answer to the `authorize` action. */
@@ -283,9 +329,7 @@ export class RtmpSessionMachine {
     if (this.phase !== 'connected' || !connect) {
       return this.refuse(kind, 'already playing or publishing on this connection');
     }
-    // The connect deadline ends here: a player sends nothing while it watches, and the answer
-    // may take as long as the auth backend's time-out.
-    const out: RtmpAction[] = [{ type: 'idle', ms: 0 }];
+    const out: RtmpAction[] = [{ type: 'ready' }];
     const target = rtmpTarget(connect, typeof nameArg === 'string' ? nameArg : '');
     if (!isValidStreamName(target.name)) {
       out.push(

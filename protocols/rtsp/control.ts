@@ -3,17 +3,29 @@
  * request is dispatched (CSeq, Session), the headers of an answer, what the session manager
  * is asked, and how its refusal is answered. Pure: requests and decisions in, values out.
  */
+import type { LimitName, Limits } from '../../src/core/limits.js';
 import type { SessionKind } from '../../src/core/proto.js';
 import type { ClientRequest, Denial } from '../../src/sessions/types.js';
 import type { RtspTarget } from './credentials.js';
 import { parseBasicAuth, parseCSeq, parseSession } from './wire/headers.js';
-import type { HeaderList, RtspRequest } from './wire/message.js';
+import type { HeaderList, RtspReaderLimit, RtspReaderLimits, RtspRequest } from './wire/message.js';
 
 export const SERVER = 'streamgate';
 export const PUBLIC_METHODS =
   'OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, ANNOUNCE, RECORD, GET_PARAMETER, SET_PARAMETER';
 /** Without a request for this long, a connection that is not streaming is gone (RFC 2326 §12.37 default session timeout). */
 export const SESSION_TIMEOUT_S = 60;
+
+/** Which configured limit each of the reader's limits is. */
+export const READER_LIMIT_NAMES = {
+  maxHeadBytes: 'request_head_bytes',
+  maxBodyBytes: 'request_body_bytes',
+} as const satisfies Record<RtspReaderLimit, LimitName>;
+
+/** The reader's limits from the configured ones. */
+export function readerLimits(limits: Limits): RtspReaderLimits {
+  return { maxHeadBytes: limits.request_head_bytes, maxBodyBytes: limits.request_body_bytes };
+}
 
 /**
  * Why a request is answered before it is dispatched: 400 without a CSeq (RFC 2326 §12.17

@@ -27,7 +27,11 @@ export function createRtspAdapter(listen: Listen, deps: Omit<RtspDeps, 'udp'>): 
         deps.log.warn({ err: (err as Error).message }, 'rtsp: no udp port pair; offering tcp only');
       }
       const connDeps: RtspDeps = { ...deps, ...(udp ? { udp: udp.sender } : {}) };
-      listener = new TcpListener(listen, (socket) => new RtspConn(socket, connDeps));
+      listener = new TcpListener(listen, (socket) => new RtspConn(socket, connDeps), {
+        proto: 'rtsp',
+        log: deps.log,
+        limits: () => deps.config().limits,
+      });
       await listener.start();
     },
     address: () => listener?.address(),
@@ -38,7 +42,8 @@ export function createRtspAdapter(listen: Listen, deps: Omit<RtspDeps, 'udp'>): 
   };
 }
 
-async function bindUdpPair(host: string | undefined): Promise<{ sender: UdpSender; close(): void }> {
+/** Binds the RTP/RTCP socket pair on `host` (all IPv4 addresses when undefined). */
+export async function bindUdpPair(host: string | undefined): Promise<{ sender: UdpSender; close(): void }> {
   const v6 = host !== undefined && isIPv6(host);
   const type = v6 ? 'udp6' : 'udp4';
   const address = host ?? '0.0.0.0';
@@ -79,10 +84,16 @@ function pair(rtp: UdpSocket, rtcp: UdpSocket, v6: boolean): { sender: UdpSender
       rtcpPort: rtcp.address().port,
       reaches: (ip) => (v6 ? isIPv6(ip) || isIPv4(ip) : isIPv4(ip)),
       send(channel, packet, ip, port) {
-        if (closed) return; // viewers still draining during shutdown
+        if (closed) return undefined; // viewers still draining during shutdown
         const to = v6 && isIPv4(ip) ? `::ffff:${ip}` : ip;
-        // Errors (ICMP port unreachable after a player quit) surface on the socket's error event.
-        (channel === 'rtp' ? rtp : rtcp).send(packet, port, to);
+        try {
+          // Later errors (ICMP port unreachable after a player quit) surface on the socket's
+          // error event, which is ignored; only what dgram refuses at once is this viewer's fault.
+          (channel === 'rtp' ? rtp : rtcp).send(packet, port, to);
+          return undefined;
+        } catch (err) {
+          return err instanceof Error ? err : new Error(String(err));
+        }
       },
     },
     close() {

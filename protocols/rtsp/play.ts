@@ -71,15 +71,16 @@ export class PlayState {
   /**
    * SETUP of one track (`control`: its `trackID=N`, or undefined for the aggregate URL) with
    * the client's Transport header. `udp` is the server's port pair when it can reach this
-   * client over UDP. Throws RtspProtocolError (461) for a malformed Transport header.
+   * client over UDP. Throws RtspProtocolError (400) for a malformed Transport header.
    */
   setup(control: string | undefined, transportHeader: string, udp: UdpPorts | undefined): SetupAnswer {
     // Adding tracks to a running PLAY is not supported (RFC 2326 §10.4 allows refusing).
     if (this.started || this.held) return { status: 455 };
     const kind = this.trackFor(control);
     if (!kind) return { status: 404 };
-    const taken = [...this.setUp.values()].map((t) => t.transport);
-    const transport = pickPlayTransport(parseTransport(transportHeader), taken, udp);
+    // A repeated SETUP of a track replaces its transport, so its own channels are not taken.
+    const others = [...this.setUp].filter(([k]) => k !== kind).map(([, t]) => t.transport);
+    const transport = pickPlayTransport(parseTransport(transportHeader), others, udp);
     if (!transport) return { status: 461 };
     this.setUp.set(kind, { transport, ...routes(transport) });
     return { status: 200, transport };

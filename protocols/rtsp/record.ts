@@ -14,7 +14,7 @@ const LOGGED_BAD_PACKETS = 5;
 
 export type RecordSetupAnswer =
   | { readonly status: 200; readonly transport: TransportSpec }
-  /** 404: the URL names no announced track; 455: already recording; 461: not TCP interleaved. */
+  /** 404: the URL names no announced track; 455: already recording; 461: no TCP interleaved offer on free channels. */
   | { readonly status: 404 | 455 | 461 };
 
 export type Received =
@@ -31,6 +31,7 @@ export type Received =
 
 export class RecordState {
   private readonly ingest: RtpToFrames;
+  private readonly transports = new Map<TrackKind, TransportSpec>();
   private readonly channels = new Map<number, { kind: TrackKind; rtcp: boolean }>();
   private recording = false;
   private badPackets = 0;
@@ -43,14 +44,17 @@ export class RecordState {
     return this.recording;
   }
 
-  /** SETUP of one announced track. Throws RtspProtocolError (461) for a malformed Transport header. */
+  /** SETUP of one announced track. Throws RtspProtocolError (400) for a malformed Transport header. */
   setup(uri: string, transportHeader: string): RecordSetupAnswer {
     if (this.recording) return { status: 455 };
     const kind = recordTrackFor(uri, this.announced);
     if (!kind) return { status: 404 };
-    const tracks = new Set([...this.channels.values()].map((c) => c.kind)).size;
-    const transport = pickRecordTransport(parseTransport(transportHeader), tracks);
+    const others = [...this.transports].filter(([k]) => k !== kind).map(([, t]) => t);
+    const transport = pickRecordTransport(parseTransport(transportHeader), others);
     if (!transport?.interleaved) return { status: 461 };
+    // A repeated SETUP of a track moves it to its new channels.
+    for (const [channel, c] of this.channels) if (c.kind === kind) this.channels.delete(channel);
+    this.transports.set(kind, transport);
     const [rtp, rtcp] = transport.interleaved;
     this.channels.set(rtp, { kind, rtcp: false });
     this.channels.set(rtcp, { kind, rtcp: true });

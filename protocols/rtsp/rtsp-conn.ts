@@ -14,6 +14,8 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { ClientConn } from '../../src/client-conn.js';
+import type { Config } from '../../src/config/types.js';
+import { limitMs } from '../../src/core/limits.js';
 import type { SessionKind } from '../../src/core/proto.js';
 import { normalizeIp } from '../../src/net.js';
 import type { Denial, SessionManager } from '../../src/sessions/types.js';
@@ -24,6 +26,8 @@ import {
   answerHeaders,
   precheck,
   PUBLIC_METHODS,
+  READER_LIMIT_NAMES,
+  readerLimits,
   refusal,
   SERVER,
   SESSION_TIMEOUT_S,
@@ -34,7 +38,7 @@ import { playable, PlayState, type Delivery, type Route } from './play.js';
 import { RecordState } from './record.js';
 import { RequestQueue } from './request-queue.js';
 import { waitForTracks } from './tracks-wait.js';
-import { RtspProtocolError } from './wire/errors.js';
+import { RtspLimitError, RtspProtocolError } from './wire/errors.js';
 import {
   interleavedHeader,
   RtspReader,
@@ -44,7 +48,7 @@ import {
   type RtspRequest,
 } from './wire/message.js';
 import { announcedTracks, parseSdp } from './wire/sdp.js';
-import { formatTransport } from './wire/transport.js';
+import { formatTransport, type TransportSpec } from './wire/transport.js';
 
 /** The shared UDP socket pair that sends RTP/RTCP to UDP viewers; absent when UDP is not offered. */
 export interface UdpSender {
@@ -52,13 +56,19 @@ export interface UdpSender {
   readonly rtcpPort: number;
   /** Whether a client address can be reached from these sockets (IPv4 sockets cannot reach IPv6 clients). */
   reaches(ip: string): boolean;
-  send(channel: 'rtp' | 'rtcp', packet: Buffer, ip: string, port: number): void;
+  /**
+   * Sends one datagram. Never throws, since it runs inside the publisher's fan-out: a datagram
+   * the socket refuses at once (a port or address it cannot send to) comes back as the error.
+   */
+  send(channel: 'rtp' | 'rtcp', packet: Buffer, ip: string, port: number): Error | undefined;
 }
 
 export interface RtspDeps {
   registry: StreamRegistry;
   sessions: SessionManager;
   log: Logger;
+  /** The running config; its limits are read when a client is accepted. */
+  config: () => Config;
   udp?: UdpSender;
 }
 
@@ -73,7 +83,13 @@ const TRACKS_WAIT_MS = 5_000;
 const MAX_QUEUED_REQUESTS = 16;
 
 export class RtspConn extends ClientConn {
-  private readonly reader = new RtspReader();
+  private readonly reader: RtspReader;
+  /** `request_head_timeout`: a request must be complete this long after its first byte. */
+  private readonly requestTimeoutMs: number;
+  /** The deadline of the request being read, by the stream offset where it started. */
+  private requestDeadline: { start: number; cancel: () => void } | undefined;
+  /** Set once a SETUP was answered 200: interleaved data before that is not from an RTSP client. */
+  private transportSetUp = false;
   private readonly queue: RequestQueue<RtspRequest>;
   private readonly rtspSession = randomBytes(8).toString('hex');
   /** Set when the session manager is first asked; a 401 challenge clears it for the retry. */
@@ -88,12 +104,17 @@ export class RtspConn extends ClientConn {
     socket: Socket,
     private readonly deps: RtspDeps,
   ) {
+    const limits = deps.config().limits;
     super(socket, {
       proto: 'rtsp',
       log: deps.log,
       sessions: deps.sessions,
       idleTimeoutMs: SESSION_TIMEOUT_S * 1000,
+      // Until the first complete request; `request_head_timeout` bounds each request from then on.
+      handshakeTimeoutMs: limitMs(limits, 'handshake_timeout'),
     });
+    this.reader = new RtspReader(readerLimits(limits));
+    this.requestTimeoutMs = limitMs(limits, 'request_head_timeout');
     this.queue = new RequestQueue(
       (req) => this.handle(req),
       (req, err) => this.failed(req, err),
@@ -109,21 +130,50 @@ export class RtspConn extends ClientConn {
     } catch (err) {
       // Anything but a protocol error is a fault, which the base turns into a close.
       if (!(err instanceof RtspProtocolError)) throw err;
-      this.log.info({ err: err.message }, 'protocol error; closing connection');
       this.write(writeResponse(err.status, [['Server', SERVER]]));
+      if (err instanceof RtspLimitError) {
+        this.limitExceeded(READER_LIMIT_NAMES[err.limit], err.message, 'limit_exceeded', 'finish');
+        return;
+      }
+      this.log.info({ err: err.message }, 'protocol error; closing connection');
       this.finish('protocol_error');
       return;
     }
     for (const item of items) {
       if (item.kind === 'interleaved') {
         this.onInterleaved(item.channel, item.payload);
-      } else if (item.kind === 'request' && !this.queue.push(item.request)) {
-        this.log.info('too many pipelined requests; closing connection');
-        this.close('protocol_error');
+      } else if (item.kind === 'request') {
+        this.handshakeDone();
+        if (!this.queue.push(item.request)) {
+          this.log.info('too many pipelined requests; closing connection');
+          this.close('protocol_error');
+        }
       }
       // Responses (to requests we never send) are ignored.
       if (this.closed) return;
     }
+    this.watchRequest();
+  }
+
+  /**
+   * Arms `request_head_timeout` when a new request has begun and not ended (a head and the
+   * body it announces), so a client that trickles a byte now and then cannot hold one open
+   * for ever; the socket's idle timeout alone would be reset by every byte.
+   */
+  private watchRequest(): void {
+    const partial = this.reader.partial;
+    if (partial?.start === this.requestDeadline?.start) return;
+    this.requestDeadline?.cancel();
+    this.requestDeadline = partial && {
+      start: partial.start,
+      cancel: this.after(this.requestTimeoutMs, () =>
+        this.limitExceeded(
+          'request_head_timeout',
+          `request incomplete ${this.requestTimeoutMs / 1000} s after its first byte (${this.reader.buffered} bytes in)`,
+          'timeout',
+        ),
+      ),
+    };
   }
 
   /** Dispatches one request; returns a promise only when the answer waits for something. */
@@ -227,8 +277,23 @@ export class RtspConn extends ClientConn {
     const play = await this.authorizePlay(req, target);
     if (!play) return;
     const udp = this.deps.udp?.reaches(this.ip) ? this.deps.udp : undefined;
-    const a = play.setup(target.control, req.headers.get('transport') ?? '', udp);
-    this.answer(req, a.status, a.status === 200 ? [['Transport', formatTransport(a.transport)]] : []);
+    const transport = req.headers.get('transport') ?? '';
+    const a = play.setup(target.control, transport, udp);
+    this.answerSetup(req, a, transport);
+  }
+
+  private answerSetup(
+    req: RtspRequest,
+    a: { status: number; transport?: TransportSpec },
+    offered: string,
+  ): void {
+    if (a.transport) {
+      this.transportSetUp = true;
+      this.answer(req, a.status, [['Transport', formatTransport(a.transport)]]);
+      return;
+    }
+    if (a.status === 461) this.log.info({ transport: offered }, 'no transport offer this server can serve');
+    this.answer(req, a.status);
   }
 
   private async onPlay(req: RtspRequest): Promise<void> {
@@ -276,11 +341,20 @@ export class RtspConn extends ClientConn {
   }
 
   private sendPacket(to: Route, packet: Buffer): void {
+    if (this.closed) return;
     if (to.via === 'tcp') {
       this.write(interleavedHeader(to.channel, packet.length));
       this.write(packet);
-    } else {
-      this.deps.udp?.send(to.channel, packet, this.ip, to.port);
+      return;
+    }
+    const err = this.deps.udp?.send(to.channel, packet, this.ip, to.port);
+    if (err) {
+      // This viewer's ports are unusable: it alone goes, the publisher and other viewers stay.
+      this.log.warn(
+        { event: 'udp_send_failed', err: err.message, port: to.port },
+        'udp send failed; closing the viewer',
+      );
+      this.close('protocol_error');
     }
   }
 
@@ -323,8 +397,8 @@ export class RtspConn extends ClientConn {
       this.answer(req, 455);
       return;
     }
-    const a = record.setup(req.uri, req.headers.get('transport') ?? '');
-    this.answer(req, a.status, a.status === 200 ? [['Transport', formatTransport(a.transport)]] : []);
+    const transport = req.headers.get('transport') ?? '';
+    this.answerSetup(req, record.setup(req.uri, transport), transport);
   }
 
   private onRecord(req: RtspRequest): void {
@@ -338,6 +412,12 @@ export class RtspConn extends ClientConn {
   }
 
   private onInterleaved(channel: number, payload: Buffer): void {
+    if (!this.transportSetUp) {
+      // Binary frames before any channel exists: not a player's RTCP nor a publisher's RTP.
+      this.log.info({ channel, bytes: payload.length }, 'interleaved data before SETUP; closing connection');
+      this.close('protocol_error');
+      return;
+    }
     const publisher = this.publisher;
     if (!this.record || !publisher) return;
     const r = this.record.receive(channel, payload);

@@ -32,7 +32,8 @@ export type DenyReason = keyof typeof DENY_REASONS;
 export const CLOSE_REASONS = {
   client_closed: 'the client disconnected or stopped',
   protocol_error: 'the client sent something the server could not handle',
-  timeout: 'the client went silent',
+  limit_exceeded: 'the client went over a limit of the limits block (the log names it)',
+  timeout: 'the client went silent, or missed a deadline (handshake, request head)',
   idle_timeout: 'no HLS request within http_session_timeout',
   head: 'a HEAD request: answered, nothing streamed',
   refused: 'the adapter refused the request after the session opened',

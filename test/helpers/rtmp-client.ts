@@ -6,6 +6,11 @@ import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { ChunkReader, type RtmpMessage } from '../../protocols/rtmp/wire/chunk-reader.js';
 import { command, decodeCommand, MessageType } from '../../protocols/rtmp/wire/messages.js';
+import { DEFAULT_LIMITS } from '../../src/core/limits.js';
+import { chunkReaderLimits } from '../../protocols/rtmp/session.js';
+
+/** What the server reads with by default (src/core/limits.ts). */
+const READER_LIMITS = chunkReaderLimits(DEFAULT_LIMITS);
 
 export interface RtmpProbeResult {
   statuses: { level: string; code: string; description: string }[];
@@ -25,7 +30,7 @@ export function rtmpProbe(
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     const result: RtmpProbeResult = { statuses: [], mediaMessages: 0, mediaBytes: 0, closedByServer: false };
-    const reader = new ChunkReader();
+    const reader = new ChunkReader(READER_LIMITS);
     let handshake = Buffer.alloc(0);
     let shaken = false;
     const c1 = Buffer.concat([Buffer.alloc(8), randomBytes(1528)]);

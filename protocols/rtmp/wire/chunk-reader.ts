@@ -8,7 +8,7 @@
  *
  * After it throws, the reader's state is undefined: close the connection.
  */
-import { RtmpProtocolError } from './errors.js';
+import { RtmpLimitError, RtmpProtocolError } from './errors.js';
 
 /** One reassembled message. `timestamp` is in milliseconds, modulo 2^32 as on the wire. */
 export interface RtmpMessage {
@@ -19,31 +19,37 @@ export interface RtmpMessage {
   payload: Buffer;
 }
 
+/**
+ * What one peer may make the reader hold. The server passes its configured limits (Config.limits,
+ * src/core/limits.ts); each exceeded one throws an RtmpLimitError naming it.
+ */
 export interface ChunkReaderLimits {
+  /** Largest chunk size a Set Chunk Size may announce. */
+  readonly maxChunkSize: number;
+  /** Largest message a chunk header may announce (the 24-bit length field allows 16 MiB). */
+  readonly maxMessageBytes: number;
   /**
-   * Largest message accepted. Defaults to `MAX_MESSAGE_BYTES`. The 24-bit length field allows
-   * 16 MiB; a peer could otherwise make us buffer that much per chunk stream.
+   * Bytes allocated for unfinished messages across all chunk streams. Memory grows with what
+   * arrived, not with what headers announce, so this bounds what a peer that starts many large
+   * messages and finishes none can pin.
    */
-  maxMessageSize?: number;
-  /** Most chunk stream ids in use at once. Defaults to `MAX_CHUNK_STREAMS`. */
-  maxChunkStreams?: number;
+  readonly maxBufferedBytes: number;
+  /** Chunk stream ids a connection may use; each costs a state record, and the id space is 65598 wide. */
+  readonly maxChunkStreams: number;
 }
 
-/**
- * Default message size limit: 8 MiB is far above any keyframe a live encoder sends (OBS's
- * 1080p keyframes at 20 Mb/s are under 2 MiB) and bounds what one peer can make us hold.
- */
-export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
-/**
- * Default limit on distinct chunk stream ids. Clients use 2..8 (ffmpeg 2-7, OBS 2-6); the csid
- * space is 65598 wide, and each id costs a state record, so a peer must not choose freely.
- */
-export const MAX_CHUNK_STREAMS = 64;
+export type ChunkReaderLimit = keyof ChunkReaderLimits;
 
 /** Chunk size before any Set Chunk Size message (§5.4.1). */
 export const DEFAULT_CHUNK_SIZE = 128;
 /** Set Chunk Size carries 31 bits; the top bit must be zero (§5.4.1). */
 export const MAX_CHUNK_SIZE = 0x7fffffff;
+/**
+ * The first allocation of a message (or its whole length when smaller): most messages (audio,
+ * commands, inter frames) take one allocation, larger ones grow by doubling, and a peer that
+ * starts many large messages pins this much each, not what their headers announce.
+ */
+const FIRST_ALLOCATION = 64 * 1024;
 
 const TIMESTAMP_EXTENDED = 0xffffff;
 const TIMESTAMP_MODULUS = 2 ** 32;
@@ -65,16 +71,17 @@ interface ChunkStreamState {
   length: number;
   type: number;
   streamId: number;
-  /** Payload pieces of the message in progress, and their total size. */
-  parts: Buffer[];
+  /**
+   * The payload of the message in progress, allocated as it arrives (never the announced
+   * length up front), and how much of it is filled.
+   */
+  buffer: Buffer | undefined;
   received: number;
   /** True between a message's first chunk and its completion. */
   inProgress: boolean;
 }
 
 export class ChunkReader {
-  private readonly maxMessageSize: number;
-  private readonly maxChunkStreams: number;
   private chunkSize = DEFAULT_CHUNK_SIZE;
   private readonly streams = new Map<number, ChunkStreamState>();
   /** Unparsed bytes of a header split across pushes (at most 17: 3 basic + 11 message + 4 extended). */
@@ -82,15 +89,19 @@ export class ChunkReader {
   /** The chunk whose payload is being read, and how many payload bytes of it remain. */
   private current: { csid: number; state: ChunkStreamState } | undefined;
   private chunkBytesLeft = 0;
+  /** Sum of the buffers of unfinished messages. */
+  private allocated = 0;
 
-  constructor(limits: ChunkReaderLimits = {}) {
-    this.maxMessageSize = limits.maxMessageSize ?? MAX_MESSAGE_BYTES;
-    this.maxChunkStreams = limits.maxChunkStreams ?? MAX_CHUNK_STREAMS;
-  }
+  constructor(private readonly limits: ChunkReaderLimits) {}
 
   /** The chunk size currently in effect for incoming chunks. */
   get incomingChunkSize(): number {
     return this.chunkSize;
+  }
+
+  /** Bytes allocated for unfinished messages, which `maxBufferedBytes` bounds. */
+  get bufferedBytes(): number {
+    return this.allocated;
   }
 
   push(data: Buffer): RtmpMessage[] {
@@ -102,8 +113,7 @@ export class ChunkReader {
         const take = Math.min(this.chunkBytesLeft, buf.length - pos);
         if (take === 0) break;
         const { csid, state } = this.current;
-        state.parts.push(buf.subarray(pos, pos + take));
-        state.received += take;
+        this.append(state, buf.subarray(pos, pos + take));
         pos += take;
         this.chunkBytesLeft -= take;
         if (this.chunkBytesLeft === 0) {
@@ -152,8 +162,11 @@ export class ChunkReader {
       // Some librtmp builds start a fresh chunk stream with a type-1 header (SRS accepts it too);
       // types 2 and 3 would need a stream id and length we never saw.
       if (fmt >= 2) throw new RtmpProtocolError(`chunk stream ${csid} starts with header type ${fmt}`);
-      if (this.streams.size >= this.maxChunkStreams) {
-        throw new RtmpProtocolError(`more than ${this.maxChunkStreams} chunk streams in use`);
+      if (this.streams.size >= this.limits.maxChunkStreams) {
+        throw new RtmpLimitError(
+          `chunk stream ${csid} is one more than the ${this.limits.maxChunkStreams} allowed`,
+          'maxChunkStreams',
+        );
       }
       state = {
         timestamp: 0,
@@ -162,7 +175,7 @@ export class ChunkReader {
         length: 0,
         type: 0,
         streamId: 0,
-        parts: [],
+        buffer: undefined,
         received: 0,
         inProgress: false,
       };
@@ -186,8 +199,11 @@ export class ChunkReader {
     this.streams.set(csid, state);
     if (fmt <= 1) {
       const length = buf.readUIntBE(headerStart + 3, 3);
-      if (length > this.maxMessageSize) {
-        throw new RtmpProtocolError(`message of ${length} bytes exceeds limit ${this.maxMessageSize}`);
+      if (length > this.limits.maxMessageBytes) {
+        throw new RtmpLimitError(
+          `message of ${length} bytes announced, over the limit of ${this.limits.maxMessageBytes}`,
+          'maxMessageBytes',
+        );
       }
       state.length = length;
       state.type = buf.readUInt8(headerStart + 6);
@@ -211,7 +227,6 @@ export class ChunkReader {
 
     if (!state.inProgress) {
       state.inProgress = true;
-      state.parts = [];
       state.received = 0;
       if (state.length === 0) {
         messages.push(this.complete(csid, state));
@@ -223,12 +238,51 @@ export class ChunkReader {
     return headerBytes;
   }
 
-  private complete(csid: number, state: ChunkStreamState): RtmpMessage {
-    // Always copy: the payload must not alias the caller's buffers, which it may reuse.
-    const payload = Buffer.concat(state.parts, state.received);
-    state.parts = [];
+  /**
+   * Copies a piece of payload into the message's own buffer. Copied, not kept as a view: a view
+   * would pin the whole socket read it came from, so memory would no longer be what is counted.
+   */
+  private append(state: ChunkStreamState, piece: Buffer): void {
+    const needed = state.received + piece.length;
+    const buffer = state.buffer && needed <= state.buffer.length ? state.buffer : this.grow(state, needed);
+    piece.copy(buffer, state.received);
+    state.received = needed;
+  }
+
+  /** Makes room for `needed` bytes of the message, within `maxBufferedBytes` for the whole connection. */
+  private grow(state: ChunkStreamState, needed: number): Buffer {
+    const current = state.buffer?.length ?? 0;
+    const room = this.limits.maxBufferedBytes - (this.allocated - current);
+    if (needed > room) {
+      throw new RtmpLimitError(
+        `unfinished messages would hold ${this.allocated - current + needed} bytes, over the limit of ${this.limits.maxBufferedBytes}`,
+        'maxBufferedBytes',
+      );
+    }
+    // Doubling keeps the copies of a large message linear; capped by the message's own length
+    // (so a finished buffer is exactly the payload) and by the room left.
+    const size = Math.min(state.length, room, Math.max(needed, 2 * current, FIRST_ALLOCATION));
+    const next = Buffer.allocUnsafe(size);
+    state.buffer?.copy(next, 0, 0, state.received);
+    this.allocated += size - current;
+    state.buffer = next;
+    return next;
+  }
+
+  /** Forgets the message in progress and returns its buffer's bytes to the connection's budget. */
+  private release(state: ChunkStreamState): Buffer | undefined {
+    const buffer = state.buffer;
+    this.allocated -= buffer?.length ?? 0;
+    state.buffer = undefined;
     state.received = 0;
     state.inProgress = false;
+    return buffer;
+  }
+
+  private complete(csid: number, state: ChunkStreamState): RtmpMessage {
+    // The buffer is the payload's own memory (never a view of the caller's buffers, which it
+    // may reuse) and exactly its length, since growth stops at the announced length.
+    const payload = this.release(state) ?? Buffer.alloc(0);
     const message: RtmpMessage = {
       csid,
       type: state.type,
@@ -248,16 +302,18 @@ export class ChunkReader {
     // The top bit is reserved and must be zero; ignoring it clamps the value to 31 bits.
     const size = payload.readUInt32BE(0) & MAX_CHUNK_SIZE;
     if (size < 1) throw new RtmpProtocolError(`chunk size ${size} out of range 1..${MAX_CHUNK_SIZE}`);
+    if (size > this.limits.maxChunkSize) {
+      throw new RtmpLimitError(
+        `set chunk size ${size}, over the limit of ${this.limits.maxChunkSize}`,
+        'maxChunkSize',
+      );
+    }
     this.chunkSize = size;
   }
 
   private applyAbort(payload: Buffer): void {
     if (payload.length < 4) throw new RtmpProtocolError(`abort payload of ${payload.length} bytes`);
     const state = this.streams.get(payload.readUInt32BE(0));
-    if (state?.inProgress) {
-      state.parts = [];
-      state.received = 0;
-      state.inProgress = false;
-    }
+    if (state?.inProgress) this.release(state);
   }
 }

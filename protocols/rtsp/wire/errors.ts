@@ -1,9 +1,12 @@
 /**
- * The one error class of the RTSP wire layer. A peer that breaks RTSP, SDP or RTP (a bad
- * request line, an oversize header block, a truncated RTP header, a FU-A without a start)
- * makes a wire function throw this; the connection answers or closes with its message as
- * the reason. Any other exception from wire code is a bug.
+ * The error classes of the RTSP wire layer. A peer that breaks RTSP, SDP or RTP (a bad
+ * request line, a truncated RTP header, a FU-A without a start) makes a wire function throw
+ * RtspProtocolError; one that goes over a limit the reader was given (an oversize head or
+ * body) throws RtspLimitError, which names it. The connection answers or closes with the
+ * message as the reason. Any other exception from wire code is a bug.
  */
+import type { RtspReaderLimit } from './message.js';
+
 export class RtspProtocolError extends Error {
   override name = 'RtspProtocolError';
 
@@ -13,5 +16,17 @@ export class RtspProtocolError extends Error {
     readonly status = 400,
   ) {
     super(message);
+  }
+}
+
+export class RtspLimitError extends RtspProtocolError {
+  override name = 'RtspLimitError';
+
+  constructor(
+    message: string,
+    status: number,
+    readonly limit: RtspReaderLimit,
+  ) {
+    super(message, status);
   }
 }

@@ -7,19 +7,28 @@
  * offers sans-IO parsing with a hook for our session manager between DESCRIBE and the SDP.
  * Pure: bytes in, values out; no sockets, no timers.
  */
-import { RtspProtocolError } from './errors.js';
+import { RtspLimitError, RtspProtocolError } from './errors.js';
 
 /**
- * Longest request line plus headers we buffer. ffmpeg's and GStreamer's requests are under
- * 1 KB; a peer that sends 16 KiB without a blank line is not speaking RTSP, and the cap keeps
- * such a peer from growing our memory.
+ * What one message may make the reader hold. The server passes its configured limits
+ * (`request_head_bytes`, `request_body_bytes`); going over one throws an RtspLimitError.
  */
-export const MAX_HEAD_BYTES = 16 * 1024;
-/**
- * Largest body (Content-Length) we accept. The only bodies a server receives are SDP in
- * ANNOUNCE (ffmpeg's two-track SDP is ~500 bytes) and GET/SET_PARAMETER text.
- */
-export const MAX_BODY_BYTES = 64 * 1024;
+export interface RtspReaderLimits {
+  /**
+   * Request line plus headers. ffmpeg's and GStreamer's requests are under 1 KB; a peer that
+   * sends more without a blank line is not speaking RTSP, and the cap keeps it from growing
+   * our memory.
+   */
+  readonly maxHeadBytes: number;
+  /**
+   * Content-Length. The only bodies a server receives are SDP in ANNOUNCE (ffmpeg's two-track
+   * SDP is ~500 bytes) and GET/SET_PARAMETER text.
+   */
+  readonly maxBodyBytes: number;
+}
+
+export type RtspReaderLimit = keyof RtspReaderLimits;
+
 /** Header lines per message; real clients send fewer than 15. */
 const MAX_HEADERS = 64;
 
@@ -51,17 +60,40 @@ const DOLLAR = 0x24;
 const REQUEST_LINE = /^([A-Za-z_]+) (\S+) RTSP\/1\.0$/;
 const STATUS_LINE = /^RTSP\/1\.0 (\d{3})(?: (.*))?$/;
 
+/** A message of which only the beginning has arrived (see `RtspReader.partial`). */
+export interface PartialMessage {
+  /** Offset of its first byte in the connection's byte stream, which tells one message from the next. */
+  readonly start: number;
+  /** How much of it has arrived. */
+  readonly bytes: number;
+}
+
 /**
  * Incremental reader: `push()` the bytes as they came off the socket, in any slicing, and get
  * every complete item back. Interleaved payloads are views into the pushed bytes (no copy).
- * Throws RtspProtocolError on input that cannot be RTSP; the reader is unusable afterwards.
+ * Throws RtspProtocolError on input that cannot be RTSP, RtspLimitError (a subclass) on a
+ * message over the limits; the reader is unusable afterwards.
  */
 export class RtspReader {
   private pending: Buffer = Buffer.alloc(0);
+  /** Offset of `pending` in the connection's byte stream. */
+  private consumed = 0;
+
+  constructor(private readonly limits: RtspReaderLimits) {}
 
   /** Bytes held back waiting for the rest of an item. */
   get buffered(): number {
     return this.pending.length;
+  }
+
+  /**
+   * The request or response (head, then body) that has begun but not ended; undefined between
+   * messages and inside interleaved frames. Pure code keeps no clock: the connection arms its
+   * deadline when a new `start` shows up.
+   */
+  get partial(): PartialMessage | undefined {
+    if (this.pending.length === 0 || this.pending[0] === DOLLAR) return undefined;
+    return { start: this.consumed, bytes: this.pending.length };
   }
 
   push(chunk: Buffer): RtspItem[] {
@@ -72,10 +104,12 @@ export class RtspReader {
       let skip = 0;
       while (skip < buf.length && (buf[skip] === 0x0d || buf[skip] === 0x0a)) skip++;
       if (skip > 0) buf = buf.subarray(skip);
-      const r = readItem(buf);
+      this.consumed += skip;
+      const r = readItem(buf, this.limits);
       if (r === undefined) break;
       out.push(r.item);
       buf = buf.subarray(r.used);
+      this.consumed += r.used;
     }
     // Keep only what is left; a view would pin the whole previous chunk in memory.
     this.pending = buf.length === 0 ? Buffer.alloc(0) : Buffer.from(buf);
@@ -83,7 +117,7 @@ export class RtspReader {
   }
 }
 
-function readItem(buf: Buffer): { item: RtspItem; used: number } | undefined {
+function readItem(buf: Buffer, limits: RtspReaderLimits): { item: RtspItem; used: number } | undefined {
   if (buf.length === 0) return undefined;
   if (buf[0] === DOLLAR) {
     if (buf.length < 4) return undefined;
@@ -94,9 +128,9 @@ function readItem(buf: Buffer): { item: RtspItem; used: number } | undefined {
       used: 4 + len,
     };
   }
-  const head = findHeadEnd(buf);
+  const head = findHeadEnd(buf, limits.maxHeadBytes);
   if (head === undefined) {
-    checkPartialHead(buf);
+    checkPartialHead(buf, limits.maxHeadBytes);
     return undefined;
   }
   const lines = buf.subarray(0, head.end).toString('latin1').split(/\r?\n/);
@@ -107,8 +141,12 @@ function readItem(buf: Buffer): { item: RtspItem; used: number } | undefined {
   if (!/^\d+$/.test(lengthText ?? '0') || !Number.isSafeInteger(length)) {
     throw new RtspProtocolError(`invalid content-length '${lengthText ?? ''}'`);
   }
-  if (length > MAX_BODY_BYTES) {
-    throw new RtspProtocolError(`body of ${length} bytes exceeds ${MAX_BODY_BYTES}`, 413);
+  if (length > limits.maxBodyBytes) {
+    throw new RtspLimitError(
+      `body of ${length} bytes announced, over the limit of ${limits.maxBodyBytes}`,
+      413,
+      'maxBodyBytes',
+    );
   }
   const total = head.end + head.sep + length;
   if (buf.length < total) return undefined;
@@ -137,8 +175,8 @@ function readItem(buf: Buffer): { item: RtspItem; used: number } | undefined {
 }
 
 /** End of the head: the index of the blank line and the length of the separator (CRLFCRLF, or LFLF from lax clients). */
-function findHeadEnd(buf: Buffer): { end: number; sep: number } | undefined {
-  const limit = Math.min(buf.length, MAX_HEAD_BYTES + 4);
+function findHeadEnd(buf: Buffer, maxHeadBytes: number): { end: number; sep: number } | undefined {
+  const limit = Math.min(buf.length, maxHeadBytes + 4);
   const view = buf.subarray(0, limit);
   const crlf = view.indexOf('\r\n\r\n');
   const lf = view.indexOf('\n\n');
@@ -148,9 +186,13 @@ function findHeadEnd(buf: Buffer): { end: number; sep: number } | undefined {
 }
 
 /** Rejects early what cannot become a valid head, so garbage is refused without waiting for 16 KiB. */
-function checkPartialHead(buf: Buffer): void {
-  if (buf.length > MAX_HEAD_BYTES) {
-    throw new RtspProtocolError(`request head exceeds ${MAX_HEAD_BYTES} bytes`, 431);
+function checkPartialHead(buf: Buffer, maxHeadBytes: number): void {
+  if (buf.length > maxHeadBytes) {
+    throw new RtspLimitError(
+      `request head of more than ${maxHeadBytes} bytes, the limit`,
+      431,
+      'maxHeadBytes',
+    );
   }
   const nl = buf.indexOf(0x0a);
   if (nl >= 0) {

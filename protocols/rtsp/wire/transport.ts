@@ -24,9 +24,16 @@ export interface TransportSpec {
 }
 
 /**
- * Parses a Transport header into its alternatives, in the client's order of preference.
- * Alternatives with a profile other than RTP/AVP are dropped (the client offered something
- * else as well, or the SETUP fails with 461 when nothing is left).
+ * Parses a Transport header into the alternatives this server could serve, in the client's
+ * order of preference. A header that is not a Transport header (a port or channel that is not
+ * a number or a range of two) throws RtspProtocolError (400). Alternatives that parse but
+ * cannot be served are left out, and the SETUP is answered 461 when nothing is left:
+ * - a profile other than RTP/AVP;
+ * - client ports outside 1–65535, or a pair that is not an even RTP port with RTCP on the
+ *   next one (RFC 3550 §11; ffmpeg, GStreamer and VLC/live555 all offer such a pair). A single
+ *   port is RTP alone (RFC 2326 §12.39) and RTCP goes to the next one, so it may be up to 65534;
+ * - interleaved channels outside 0–255, or a pair that is not two consecutive channels
+ *   (every client sends 0-1, 2-3, …); a single channel is RTP, RTCP takes the next.
  */
 export function parseTransport(value: string): TransportSpec[] {
   const out: TransportSpec[] = [];
@@ -37,10 +44,11 @@ export function parseTransport(value: string): TransportSpec[] {
     if (p === 'RTP/AVP' || p === 'RTP/AVP/UDP') lower = 'udp';
     else if (p === 'RTP/AVP/TCP') lower = 'tcp';
     else continue;
+    let usable = true;
     let unicast = true;
-    let interleaved: [number, number] | undefined;
-    let clientPort: [number, number] | undefined;
-    let serverPort: [number, number] | undefined;
+    let interleaved: Pair | undefined;
+    let clientPort: Pair | undefined;
+    let serverPort: Pair | undefined;
     let mode: 'play' | 'record' | undefined;
     let ssrc: number | undefined;
     for (const param of params) {
@@ -55,13 +63,16 @@ export function parseTransport(value: string): TransportSpec[] {
           unicast = false;
           break;
         case 'interleaved':
-          interleaved = parseRange(val, 255, 'interleaved');
+          interleaved = checkPair(parseRange(val, key), 0, 255, false);
+          usable &&= interleaved !== undefined;
           break;
         case 'client_port':
-          clientPort = parseRange(val, 65535, 'client_port');
+          clientPort = checkPair(parseRange(val, key), 1, 65535, true);
+          usable &&= clientPort !== undefined;
           break;
         case 'server_port':
-          serverPort = parseRange(val, 65535, 'server_port');
+          // Only a server sends it; a client's is kept when it is sound, for round trips.
+          serverPort = checkPair(parseRange(val, key), 1, 65535, true);
           break;
         case 'mode': {
           // RFC 2326 §12.39 quotes the value; old clients send `receive` for record.
@@ -76,6 +87,7 @@ export function parseTransport(value: string): TransportSpec[] {
           break; // ttl, destination, source, layers, append: not used by a unicast origin
       }
     }
+    if (!usable) continue;
     out.push({
       lower,
       unicast,
@@ -89,13 +101,30 @@ export function parseTransport(value: string): TransportSpec[] {
   return out;
 }
 
-/** `a-b` or `a` (then b = a + 1, RFC 2326 §12.39 port ranges). */
-function parseRange(val: string, max: number, what: string): [number, number] {
+type Pair = readonly [number, number];
+
+/** `a-b`, or `a` alone (b undefined); anything else is not a Transport header. */
+function parseRange(val: string, what: string): { a: number; b: number | undefined } {
   const m = /^(\d+)(?:-(\d+))?$/.exec(val);
-  const a = Number(m?.[1]);
-  const b = m?.[2] === undefined ? a + 1 : Number(m[2]);
-  if (!m || a > max || b > max) throw new RtspProtocolError(`invalid ${what} '${val}'`, 461);
-  return [a, b];
+  if (!m) throw new RtspProtocolError(`malformed ${what} '${val}'`, 400);
+  return { a: Number(m[1]), b: m[2] === undefined ? undefined : Number(m[2]) };
+}
+
+/**
+ * An RTP/RTCP pair within `min`..`max`: RTCP on the next number (derived when only RTP is
+ * given) and, for a pair of ports, an even RTP port. Undefined when the pair cannot be served.
+ */
+function checkPair(
+  r: { a: number; b: number | undefined },
+  min: number,
+  max: number,
+  evenPair: boolean,
+): Pair | undefined {
+  const rtp = r.a;
+  const rtcp = r.b ?? r.a + 1;
+  if (rtp < min || rtcp > max || rtcp !== rtp + 1) return undefined;
+  if (evenPair && r.b !== undefined && rtp % 2 !== 0) return undefined;
+  return [rtp, rtcp];
 }
 
 export function formatTransport(t: TransportSpec): string {
@@ -116,9 +145,9 @@ export interface UdpPorts {
 
 /**
  * The transport for one more played track: the client's first unicast offer the server can
- * serve. All tracks of a connection share one lower transport, since a player that mixes
+ * serve (`setUp`: the other tracks' transports). All tracks of a connection share one lower transport, since a player that mixes
  * them is a player we have never seen. Interleaved channels default to the next free pair
- * (0-1, then 2-3); UDP needs the client's ports and a server socket that reaches it (`udp`
+ * (0-1, then 2-3) and must not be another track's; UDP needs the client's ports and a server socket that reaches it (`udp`
  * undefined when not). Undefined when nothing fits: the SETUP is answered 461.
  */
 export function pickPlayTransport(
@@ -130,8 +159,9 @@ export function pickPlayTransport(
   for (const t of offers) {
     if (!t.unicast || (existing !== undefined && t.lower !== existing)) continue;
     if (t.lower === 'tcp') {
-      const n = setUp.length;
-      return { lower: 'tcp', unicast: true, interleaved: t.interleaved ?? [2 * n, 2 * n + 1] };
+      const interleaved = channelsFor(t, setUp);
+      if (interleaved) return { lower: 'tcp', unicast: true, interleaved };
+      continue;
     }
     if (udp && t.clientPort) {
       return {
@@ -148,16 +178,30 @@ export function pickPlayTransport(
 /**
  * The transport for one more recorded track: TCP interleaved only. UDP record would need
  * per-publisher receive sockets; every RTSP publisher we know (ffmpeg, GStreamer, OBS
- * plugins) can use TCP, and 461 makes ffmpeg retry with it. `tracksSetUp` tracks already
- * have a channel pair, so the default pair is the next one.
+ * plugins) can use TCP, and 461 makes ffmpeg retry with it. `setUp`: the other tracks'
+ * transports, whose channels are taken.
  */
 export function pickRecordTransport(
   offers: readonly TransportSpec[],
-  tracksSetUp: number,
+  setUp: readonly TransportSpec[],
 ): TransportSpec | undefined {
-  const offer = offers.find((t) => t.lower === 'tcp' && t.unicast);
-  if (!offer) return undefined;
-  const n = tracksSetUp;
-  const [rtp, rtcp] = offer.interleaved ?? [2 * n, 2 * n + 1];
-  return { lower: 'tcp', unicast: true, interleaved: [rtp, rtcp], mode: 'record' };
+  for (const t of offers) {
+    if (t.lower !== 'tcp' || !t.unicast) continue;
+    const interleaved = channelsFor(t, setUp);
+    if (interleaved) return { lower: 'tcp', unicast: true, interleaved, mode: 'record' };
+  }
+  return undefined;
+}
+
+/**
+ * The channels of one more interleaved track: those offered, or else the pair after the
+ * highest taken (0-1, then 2-3). Undefined when they are taken by another track, whose
+ * packets they would otherwise be mistaken for, or when no pair is left.
+ */
+function channelsFor(offer: TransportSpec, setUp: readonly TransportSpec[]): Pair | undefined {
+  const taken = new Set(setUp.flatMap((t) => t.interleaved ?? []));
+  if (offer.interleaved) return offer.interleaved.some((c) => taken.has(c)) ? undefined : offer.interleaved;
+  const highest = Math.max(-1, ...taken);
+  const rtp = highest + 1 + ((highest + 1) % 2);
+  return rtp + 1 <= 255 ? [rtp, rtp + 1] : undefined;
 }

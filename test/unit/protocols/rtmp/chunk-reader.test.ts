@@ -4,11 +4,23 @@ import { test } from 'node:test';
 import { decodeAmf0 } from '../../../../src/media/amf0.js';
 import { FlvToFrames } from '../../../../src/media/flv.js';
 import type { Frame } from '../../../../src/media/types.js';
-import { ChunkReader } from '../../../../protocols/rtmp/wire/chunk-reader.js';
-import type { RtmpMessage } from '../../../../protocols/rtmp/wire/chunk-reader.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import {
+  ChunkReader,
+  MAX_CHUNK_SIZE,
+  type ChunkReaderLimit,
+  type ChunkReaderLimits,
+  type RtmpMessage,
+} from '../../../../protocols/rtmp/wire/chunk-reader.js';
 import { encodeMessage } from '../../../../protocols/rtmp/wire/chunk-writer.js';
-import { RtmpProtocolError } from '../../../../protocols/rtmp/wire/errors.js';
+import { RtmpLimitError, RtmpProtocolError } from '../../../../protocols/rtmp/wire/errors.js';
 import { MessageType, decodeCommand, setChunkSize } from '../../../../protocols/rtmp/wire/messages.js';
+import { DEFAULT_LIMITS } from '../../../../src/core/limits.js';
+import { chunkReaderLimits } from '../../../../protocols/rtmp/session.js';
+
+/** What the server reads with by default (src/core/limits.ts). */
+const READER_LIMITS = chunkReaderLimits(DEFAULT_LIMITS);
 
 function hex(text: string): Buffer {
   return Buffer.from(text.replace(/\s+/g, ''), 'hex');
@@ -135,7 +147,7 @@ function roundTripStream(): { bytes: Buffer; expected: RtmpMessage[] } {
 
 for (const c of roundTrips) {
   test(`rtmp chunk reader: round-trips ${c.name} from the writer`, () => {
-    const reader = new ChunkReader();
+    const reader = new ChunkReader(READER_LIMITS);
     const prefix = c.chunkSize === 128 ? [] : reader.push(setChunkSize(c.chunkSize));
     assert.equal(prefix.length, c.chunkSize === 128 ? 0 : 1);
     assert.deepEqual(reader.push(encodeMessage(c.msg, c.chunkSize)), [c.msg]);
@@ -144,15 +156,15 @@ for (const c of roundTrips) {
 
 test('rtmp chunk reader: the whole table as one stream, in one push, byte by byte and in random slices', () => {
   const { bytes, expected } = roundTripStream();
-  assert.deepEqual(new ChunkReader().push(bytes), expected);
+  assert.deepEqual(new ChunkReader(READER_LIMITS).push(bytes), expected);
   assert.deepEqual(
-    pushInSlices(new ChunkReader(), bytes, () => 1),
+    pushInSlices(new ChunkReader(READER_LIMITS), bytes, () => 1),
     expected,
   );
   const random = prng(42);
   for (let round = 0; round < 20; round++) {
     assert.deepEqual(
-      pushInSlices(new ChunkReader(), bytes, () => 1 + Math.floor(random() * 300)),
+      pushInSlices(new ChunkReader(READER_LIMITS), bytes, () => 1 + Math.floor(random() * 300)),
       expected,
     );
   }
@@ -171,7 +183,7 @@ test('rtmp chunk reader: header types 1, 2 and 3 inherit fields and add timestam
       'c4 6464',
     ].join(''),
   );
-  assert.deepEqual(new ChunkReader().push(bytes), [
+  assert.deepEqual(new ChunkReader(READER_LIMITS).push(bytes), [
     { csid: 4, type: 8, streamId: 1, timestamp: 1000, payload: Buffer.from('aaa') },
     { csid: 4, type: 9, streamId: 1, timestamp: 1020, payload: Buffer.from('bb') },
     { csid: 4, type: 9, streamId: 1, timestamp: 1050, payload: Buffer.from('cc') },
@@ -182,7 +194,7 @@ test('rtmp chunk reader: header types 1, 2 and 3 inherit fields and add timestam
 test('rtmp chunk reader: type 3 after type 0 repeats the type-0 value as the delta (ffmpeg, SRS)', () => {
   const bytes = hex('04 000064 000001 08 01000000 61' + 'c4 62');
   assert.deepEqual(
-    new ChunkReader().push(bytes).map((m) => m.timestamp),
+    new ChunkReader(READER_LIMITS).push(bytes).map((m) => m.timestamp),
     [100, 200],
   );
 });
@@ -195,7 +207,7 @@ test('rtmp chunk reader: extended timestamp is repeated on type-3 continuation c
     hex('c6 01000000'),
     payload.subarray(128),
   ]);
-  assert.deepEqual(new ChunkReader().push(bytes), [
+  assert.deepEqual(new ChunkReader(READER_LIMITS).push(bytes), [
     { csid: 6, type: 9, streamId: 1, timestamp: 0x1000000, payload },
   ]);
 });
@@ -203,7 +215,7 @@ test('rtmp chunk reader: extended timestamp is repeated on type-3 continuation c
 test('rtmp chunk reader: extended delta on type 1, then type 3 new message carries the delta again', () => {
   const bytes = hex('04 000010 000001 08 01000000 61' + '44 ffffff 000001 08 01000000 62' + 'c4 01000000 63');
   assert.deepEqual(
-    new ChunkReader().push(bytes).map((m) => [m.timestamp, m.payload.toString()]),
+    new ChunkReader(READER_LIMITS).push(bytes).map((m) => [m.timestamp, m.payload.toString()]),
     [
       [0x10, 'a'],
       [0x10 + 0x1000000, 'b'],
@@ -215,14 +227,14 @@ test('rtmp chunk reader: extended delta on type 1, then type 3 new message carri
 test('rtmp chunk reader: timestamps wrap modulo 2^32', () => {
   const bytes = hex('04 ffffff 000001 08 01000000 fffffff0 61' + '84 000020 62');
   assert.deepEqual(
-    new ChunkReader().push(bytes).map((m) => m.timestamp),
+    new ChunkReader(READER_LIMITS).push(bytes).map((m) => m.timestamp),
     [0xfffffff0, 0x10],
   );
 });
 
 test('rtmp chunk reader: a chunk size change applies to the next chunk in the same buffer', () => {
   const message = { csid: 6, type: 9, streamId: 1, timestamp: 0, payload: pattern(5000) };
-  const reader = new ChunkReader();
+  const reader = new ChunkReader(READER_LIMITS);
   const messages = reader.push(Buffer.concat([setChunkSize(4096), encodeMessage(message, 4096)]));
   assert.equal(messages.length, 2);
   assert.equal(messages[0]?.type, MessageType.SetChunkSize);
@@ -245,7 +257,7 @@ test('rtmp chunk reader: interleaved chunk streams reassemble independently', ()
     hex('c6'),
     video.subarray(256),
   ]);
-  assert.deepEqual(new ChunkReader().push(bytes), [
+  assert.deepEqual(new ChunkReader(READER_LIMITS).push(bytes), [
     { csid: 4, type: 8, streamId: 1, timestamp: 0, payload: audio },
     { csid: 6, type: 9, streamId: 1, timestamp: 0, payload: video },
   ]);
@@ -258,7 +270,7 @@ test('rtmp chunk reader: abort discards the partial message on that chunk stream
     hex('02 000000 000004 02 00000000 00000006'),
     hex('06 000000 000002 09 01000000 7879'),
   ]);
-  const messages = new ChunkReader().push(bytes);
+  const messages = new ChunkReader(READER_LIMITS).push(bytes);
   assert.deepEqual(
     messages.map((m) => [m.type, m.payload.toString('hex')]),
     [
@@ -269,14 +281,14 @@ test('rtmp chunk reader: abort discards the partial message on that chunk stream
 });
 
 test('rtmp chunk reader: a fresh chunk stream may start with header type 1 (librtmp)', () => {
-  assert.deepEqual(new ChunkReader().push(hex('45 000010 000001 08 61')), [
+  assert.deepEqual(new ChunkReader(READER_LIMITS).push(hex('45 000010 000001 08 61')), [
     { csid: 5, type: 8, streamId: 0, timestamp: 0x10, payload: Buffer.from('a') },
   ]);
 });
 
 test('rtmp chunk reader: payloads do not alias the pushed buffer', () => {
   const bytes = hex('04 000000 000002 08 01000000 6162');
-  const [message] = new ChunkReader().push(bytes);
+  const [message] = new ChunkReader(READER_LIMITS).push(bytes);
   bytes.fill(0);
   assert.equal(message?.payload.toString(), 'ab');
 });
@@ -284,7 +296,6 @@ test('rtmp chunk reader: payloads do not alias the pushed buffer', () => {
 const protocolErrors: {
   name: string;
   bytes: () => Buffer;
-  limits?: { maxMessageSize?: number; maxChunkStreams?: number };
 }[] = [
   { name: 'type 2 on a fresh chunk stream', bytes: () => hex('84 000000') },
   { name: 'type 3 on a fresh chunk stream', bytes: () => hex('c4') },
@@ -304,44 +315,204 @@ const protocolErrors: {
   },
   { name: 'short set chunk size payload', bytes: () => hex('02 000000 000002 01 00000000 0001') },
   { name: 'short abort payload', bytes: () => hex('02 000000 000001 02 00000000 00') },
-  { name: 'message over the default 8 MiB', bytes: () => hex('06 000000 800001 09 01000000') },
-  {
-    name: 'message over a lowered limit',
-    bytes: () => hex('06 000000 000401 09 01000000'),
-    limits: { maxMessageSize: 1024 },
-  },
-  {
-    name: 'too many chunk streams',
-    bytes: () =>
-      Buffer.concat(
-        Array.from({ length: 5 }, (_, i) => hex(`${(10 + i).toString(16)} 000000 000000 08 01000000`)),
-      ),
-    limits: { maxChunkStreams: 4 },
-  },
 ];
 
 for (const c of protocolErrors) {
   test(`rtmp chunk reader: ${c.name} throws RtmpProtocolError`, () => {
-    assert.throws(() => new ChunkReader(c.limits).push(c.bytes()), RtmpProtocolError);
+    assert.throws(() => new ChunkReader(READER_LIMITS).push(c.bytes()), RtmpProtocolError);
   });
 }
 
-test('rtmp chunk reader: set chunk size ignores the reserved top bit and accepts the 31-bit maximum', () => {
-  const reader = new ChunkReader();
+test('rtmp chunk reader: set chunk size ignores the reserved top bit and accepts the 31-bit maximum when allowed', () => {
+  const reader = new ChunkReader({ ...READER_LIMITS, maxChunkSize: MAX_CHUNK_SIZE });
   reader.push(hex('02 000000 000004 01 00000000 ffffffff'));
   assert.equal(reader.incomingChunkSize, 0x7fffffff);
 });
 
-test('rtmp chunk reader: 64 chunk streams are allowed by default, the 65th is not', () => {
+// ---- limits ---------------------------------------------------------------------------
+
+const MiB = 1024 * 1024;
+
+/** Asserts that `fn` throws the RtmpLimitError of `limit`. */
+function throwsLimit(fn: () => unknown, limit: ChunkReaderLimit): void {
+  assert.throws(fn, (e: unknown) => e instanceof RtmpLimitError && e.limit === limit);
+}
+
+/** A type-0 chunk header (csid 2..319) starting a video message of `length` bytes. */
+function messageStart(csid: number, length: number): Buffer {
+  const basic = csid <= 63 ? Buffer.of(csid) : Buffer.of(0, csid - 64);
+  const header = Buffer.alloc(11);
+  header.writeUIntBE(length, 3, 3);
+  header.writeUInt8(MessageType.Video, 6);
+  header.writeUInt32LE(1, 7);
+  return Buffer.concat([basic, header]);
+}
+
+/** Bytes as a socket hands them over: a fresh buffer per read, `size` at a time. */
+function* reads(total: number, size: number): Generator<Buffer> {
+  for (let sent = 0; sent < total; sent += size) yield Buffer.alloc(Math.min(size, total - sent), 0x5a);
+}
+
+/** The garbage collector, to measure what a reader really retains. */
+function collector(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+test('rtmp chunk reader: the default limits are the configured ones (src/core/limits.ts)', () => {
+  assert.deepEqual(READER_LIMITS, {
+    maxChunkSize: 16 * MiB,
+    maxMessageBytes: 8 * MiB,
+    maxBufferedBytes: 16 * MiB,
+    maxChunkStreams: 32,
+  });
+});
+
+test('rtmp chunk reader: rtmp_max_chunk_size — a Set Chunk Size above it throws, up to it is applied', () => {
+  const reader = new ChunkReader(READER_LIMITS);
+  reader.push(setChunkSize(16 * MiB));
+  assert.equal(reader.incomingChunkSize, 16 * MiB);
+  throwsLimit(() => new ChunkReader(READER_LIMITS).push(setChunkSize(16 * MiB + 1)), 'maxChunkSize');
+  throwsLimit(() => new ChunkReader(READER_LIMITS).push(setChunkSize(MAX_CHUNK_SIZE)), 'maxChunkSize');
+});
+
+test('rtmp chunk reader: rtmp_max_message_bytes — a header announcing more throws before any payload', () => {
+  const reader = new ChunkReader(READER_LIMITS);
+  reader.push(messageStart(4, 8 * MiB));
+  assert.equal(reader.bufferedBytes, 0, 'nothing is allocated for an announced length');
+  throwsLimit(() => new ChunkReader(READER_LIMITS).push(messageStart(4, 8 * MiB + 1)), 'maxMessageBytes');
+  throwsLimit(
+    () => new ChunkReader({ ...READER_LIMITS, maxMessageBytes: 1024 }).push(messageStart(4, 1025)),
+    'maxMessageBytes',
+  );
+});
+
+test('rtmp chunk reader: rtmp_max_chunk_streams — 32 chunk streams by default, the 33rd throws', () => {
   const streams = (from: number, count: number): Buffer =>
     Buffer.concat(
       Array.from({ length: count }, (_, i) =>
         encodeMessage({ csid: from + i, type: 8, streamId: 1, timestamp: 0, payload: pattern(1) }, 128),
       ),
     );
-  const reader = new ChunkReader();
-  assert.equal(reader.push(streams(2, 64)).length, 64);
-  assert.throws(() => reader.push(streams(100, 1)), RtmpProtocolError);
+  const reader = new ChunkReader(READER_LIMITS);
+  assert.equal(reader.push(streams(2, 32)).length, 32);
+  assert.equal(reader.push(streams(2, 32)).length, 32, 'streams in use are reused freely');
+  throwsLimit(() => reader.push(streams(100, 1)), 'maxChunkStreams');
+  throwsLimit(
+    () => new ChunkReader({ ...READER_LIMITS, maxChunkStreams: 4 }).push(streams(10, 5)),
+    'maxChunkStreams',
+  );
+});
+
+test('rtmp chunk reader: rtmp_max_buffered_bytes counts what arrived, not what headers announce', () => {
+  const reader = new ChunkReader(READER_LIMITS);
+  reader.push(setChunkSize(4096));
+  reader.push(Buffer.concat([messageStart(4, 8 * MiB), Buffer.alloc(10)]));
+  assert.ok(reader.bufferedBytes <= 64 * 1024, `${reader.bufferedBytes} bytes after 10 of 8 MiB`);
+  let sent = 10;
+  let chunkLeft = 4096 - 10;
+  while (sent < 2 * MiB) {
+    reader.push(Buffer.alloc(chunkLeft));
+    sent += chunkLeft;
+    reader.push(Buffer.of(0xc4)); // type-3 continuation on csid 4
+    chunkLeft = 4096;
+    assert.ok(reader.bufferedBytes <= Math.max(64 * 1024, 2 * sent), `${reader.bufferedBytes} for ${sent}`);
+  }
+});
+
+test('rtmp chunk reader: payload pieces are copied, so a read buffer is not pinned by its message', () => {
+  const reader = new ChunkReader(READER_LIMITS);
+  const first = Buffer.concat([messageStart(4, 6), Buffer.from('abc')]);
+  reader.push(first);
+  first.fill(0);
+  const second = Buffer.from('def');
+  const [message] = reader.push(second);
+  second.fill(0);
+  assert.equal(message?.payload.toString(), 'abcdef');
+  assert.equal(reader.bufferedBytes, 0, 'a finished message leaves the budget');
+});
+
+test('rtmp chunk reader: Abort releases the aborted message from the budget', () => {
+  const reader = new ChunkReader(READER_LIMITS);
+  reader.push(setChunkSize(1000));
+  reader.push(Buffer.concat([messageStart(4, 5000), Buffer.alloc(1000)]));
+  assert.ok(reader.bufferedBytes > 0);
+  const abort = encodeMessage({ csid: 2, type: 2, streamId: 0, timestamp: 0, payload: hex('00000004') }, 128);
+  reader.push(abort);
+  assert.equal(reader.bufferedBytes, 0);
+  const [message] = reader.push(Buffer.concat([messageStart(4, 3), Buffer.from('xyz')]));
+  assert.equal(message?.payload.toString(), 'xyz');
+});
+
+test('rtmp chunk reader: 63 chunk streams each leaving an 8 MiB message unfinished are stopped at the budget', () => {
+  const gc = collector();
+  // The streams limit would stop this at the 33rd stream; raise it to see the budget do the work.
+  const reader = new ChunkReader({ ...READER_LIMITS, maxChunkStreams: 64 });
+  const L = 8 * MiB;
+  gc();
+  const before = process.memoryUsage().arrayBuffers;
+  // One chunk short of each message: chunk size L - 1, the 1-byte type-3 chunk never comes.
+  reader.push(setChunkSize(L - 1));
+  let error: unknown;
+  let streams = 0;
+  try {
+    for (let csid = 3; csid < 3 + 63; csid++) {
+      reader.push(messageStart(csid, L));
+      streams++;
+      for (const read of reads(L - 1, 64 * 1024)) {
+        reader.push(read);
+        assert.ok(reader.bufferedBytes <= 16 * MiB, `${reader.bufferedBytes} bytes buffered`);
+      }
+    }
+  } catch (e) {
+    error = e;
+  }
+  assert.ok(error instanceof RtmpLimitError && error.limit === 'maxBufferedBytes', String(error));
+  assert.equal(streams, 3, 'two unfinished 8 MiB messages fill 16 MiB; the third stream is refused');
+  gc();
+  const retained = process.memoryUsage().arrayBuffers - before;
+  assert.ok(retained <= 17 * MiB, `${(retained / MiB).toFixed(1)} MiB retained (unbounded: 63 × 8 MiB)`);
+  assert.ok(reader.bufferedBytes <= 16 * MiB);
+});
+
+test('rtmp chunk reader: chunk size 0x7fffffff and a 16 MiB message trickled in are stopped without allocating 16 MiB', () => {
+  // Under the defaults, both the chunk size and the 16 MiB header are refused at once.
+  throwsLimit(() => new ChunkReader(READER_LIMITS).push(setChunkSize(MAX_CHUNK_SIZE)), 'maxChunkSize');
+  const wide = new ChunkReader({ ...READER_LIMITS, maxChunkSize: MAX_CHUNK_SIZE });
+  wide.push(setChunkSize(MAX_CHUNK_SIZE));
+  throwsLimit(() => wide.push(messageStart(4, 0xffffff)), 'maxMessageBytes');
+  assert.equal(wide.bufferedBytes, 0);
+
+  // With chunk and message limits opened up, the buffer budget stops the trickle.
+  const gc = collector();
+  const limits: ChunkReaderLimits = {
+    ...READER_LIMITS,
+    maxChunkSize: MAX_CHUNK_SIZE,
+    maxMessageBytes: 0xffffff,
+    maxBufferedBytes: MiB,
+  };
+  const reader = new ChunkReader(limits);
+  gc();
+  const before = process.memoryUsage().arrayBuffers;
+  reader.push(setChunkSize(MAX_CHUNK_SIZE));
+  reader.push(messageStart(4, 0xffffff));
+  let sent = 0;
+  let error: unknown;
+  try {
+    for (const read of reads(0xffffff, 1024)) {
+      reader.push(read);
+      sent += read.length;
+      assert.ok(reader.bufferedBytes <= MiB);
+    }
+  } catch (e) {
+    error = e;
+  }
+  assert.ok(error instanceof RtmpLimitError && error.limit === 'maxBufferedBytes', String(error));
+  assert.equal(sent, MiB, 'stopped at the first byte over 1 MiB');
+  gc();
+  const retained = process.memoryUsage().arrayBuffers - before;
+  assert.ok(retained <= 2 * MiB, `${(retained / MiB).toFixed(1)} MiB retained`);
+  assert.ok(reader.bufferedBytes <= MiB);
 });
 
 test('rtmp chunk reader: ffmpeg publish capture parses into commands, metadata and media', () => {
@@ -391,9 +562,9 @@ test('rtmp chunk reader: ffmpeg publish capture parses into commands, metadata a
     assert.equal(videoFrames[0]?.keyframe, true);
     assert.ok(videoFrames.every((f) => f.pts >= f.dts));
   };
-  check(new ChunkReader().push(capture));
+  check(new ChunkReader(READER_LIMITS).push(capture));
   const random = prng(7);
-  check(pushInSlices(new ChunkReader(), capture, () => 1 + Math.floor(random() * 2000)));
+  check(pushInSlices(new ChunkReader(READER_LIMITS), capture, () => 1 + Math.floor(random() * 2000)));
 });
 
 test('rtmp chunk reader: random, truncated and mutated bytes only ever throw RtmpProtocolError', () => {
@@ -416,7 +587,7 @@ test('rtmp chunk reader: random, truncated and mutated bytes only ever throw Rtm
       input = Buffer.from(seed);
       for (let k = 0; k < 4; k++) input[Math.floor(random() * input.length)] = Math.floor(random() * 256);
     }
-    const reader = new ChunkReader({ maxMessageSize: 64 * 1024 });
+    const reader = new ChunkReader({ ...READER_LIMITS, maxMessageBytes: 64 * 1024 });
     try {
       pushInSlices(reader, input, () => 1 + Math.floor(random() * 64));
     } catch (error) {

@@ -3,6 +3,11 @@ import { test } from 'node:test';
 import { ChunkReader } from '../../../../protocols/rtmp/wire/chunk-reader.js';
 import { encodeMessage } from '../../../../protocols/rtmp/wire/chunk-writer.js';
 import type { OutgoingMessage } from '../../../../protocols/rtmp/wire/chunk-writer.js';
+import { DEFAULT_LIMITS } from '../../../../src/core/limits.js';
+import { chunkReaderLimits } from '../../../../protocols/rtmp/session.js';
+
+/** What the server reads with by default (src/core/limits.ts). */
+const READER_LIMITS = chunkReaderLimits(DEFAULT_LIMITS);
 
 function hex(text: string): Buffer {
   return Buffer.from(text.replace(/\s+/g, ''), 'hex');
@@ -74,7 +79,7 @@ for (const c of golden) {
   test(`rtmp chunk writer: ${c.name}`, () => {
     const encoded = encodeMessage(c.msg, c.chunkSize);
     assert.equal(encoded.toString('hex'), hex(c.hex).toString('hex'));
-    const reader = new ChunkReader();
+    const reader = new ChunkReader(READER_LIMITS);
     if (c.chunkSize !== 128) {
       const size = Buffer.alloc(4);
       size.writeUInt32BE(c.chunkSize);
@@ -97,7 +102,7 @@ test('rtmp chunk writer: chunk count and size for a multi-chunk message', () => 
 
 test('rtmp chunk writer: timestamps are reduced modulo 2^32', () => {
   const at = (timestamp: number): number =>
-    new ChunkReader().push(
+    new ChunkReader(READER_LIMITS).push(
       encodeMessage({ csid: 3, type: 20, streamId: 0, timestamp, payload: hex('00') }, 128),
     )[0]?.timestamp ?? -1;
   assert.equal(at(2 ** 32 + 5), 5);

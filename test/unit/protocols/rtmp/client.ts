@@ -12,6 +12,11 @@ import { ChunkReader, type RtmpMessage } from '../../../../protocols/rtmp/wire/c
 import { encodeMessage } from '../../../../protocols/rtmp/wire/chunk-writer.js';
 import { HANDSHAKE_PACKET_BYTES } from '../../../../protocols/rtmp/wire/handshake.js';
 import { MessageType, command, decodeCommand } from '../../../../protocols/rtmp/wire/messages.js';
+import { DEFAULT_LIMITS } from '../../../../src/core/limits.js';
+import { chunkReaderLimits } from '../../../../protocols/rtmp/session.js';
+
+/** What the server reads with by default (src/core/limits.ts). */
+const READER_LIMITS = chunkReaderLimits(DEFAULT_LIMITS);
 
 export interface Status {
   level: string;
@@ -28,7 +33,7 @@ export class RtmpTestClient {
   /** Every message from the server after the handshake, in order. */
   readonly messages: RtmpMessage[] = [];
   closed = false;
-  private readonly reader = new ChunkReader();
+  private readonly reader = new ChunkReader(READER_LIMITS);
   private handshake: Buffer | undefined = Buffer.alloc(0);
   private readonly waiters = new Set<() => void>();
 

@@ -16,6 +16,11 @@ import { MediaBus } from '../../../../src/media/bus.js';
 import { StreamRegistry } from '../../../../src/streams/registry.js';
 import type { Tracks } from '../../../../src/media/types.js';
 import { TRACKS, media } from '../hls/synthetic.js';
+import { DEFAULT_LIMITS } from '../../../../src/core/limits.js';
+import { chunkReaderLimits } from '../../../../protocols/rtmp/session.js';
+
+/** What the server reads with by default (src/core/limits.ts). */
+const READER_LIMITS = chunkReaderLimits(DEFAULT_LIMITS);
 
 function viewer(backlog: () => number = () => 0): {
   items: RtmpItem[];
@@ -32,7 +37,7 @@ interface Decoded {
 
 /** What a player's chunk reader makes of one item's bytes (after the chunk size the conn announces). */
 function decode(item: RtmpItem): Decoded[] {
-  const reader = new ChunkReader();
+  const reader = new ChunkReader(READER_LIMITS);
   const size = Buffer.alloc(4);
   size.writeUInt32BE(OUT_CHUNK_SIZE);
   reader.push(

@@ -16,6 +16,11 @@ import {
   streamBegin,
   windowAckSize,
 } from '../../../../protocols/rtmp/wire/messages.js';
+import { DEFAULT_LIMITS } from '../../../../src/core/limits.js';
+import { chunkReaderLimits } from '../../../../protocols/rtmp/session.js';
+
+/** What the server reads with by default (src/core/limits.ts). */
+const READER_LIMITS = chunkReaderLimits(DEFAULT_LIMITS);
 
 function hex(text: string): Buffer {
   return Buffer.from(text.replace(/\s+/g, ''), 'hex');
@@ -72,7 +77,7 @@ test('rtmp messages: command round-trips through the chunk reader and decodeComm
       objectEncoding: 0,
     },
   );
-  const reader = new ChunkReader();
+  const reader = new ChunkReader(READER_LIMITS);
   reader.push(setChunkSize(60));
   const [msg] = reader.push(bytes);
   assert.ok(msg);
@@ -93,7 +98,7 @@ test('rtmp messages: command round-trips through the chunk reader and decodeComm
 });
 
 test('rtmp messages: onStatus carries level, code and description on the given message stream', () => {
-  const [msg] = new ChunkReader().push(
+  const [msg] = new ChunkReader(READER_LIMITS).push(
     onStatus(1, 128, 'error', 'NetStream.Publish.Unauthorized', 'denied', { details: 'cam1' }),
   );
   assert.ok(msg);

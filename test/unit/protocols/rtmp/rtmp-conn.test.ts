@@ -23,6 +23,10 @@ import { createRtmpAdapter } from '../../../../protocols/rtmp/index.js';
 import { RtmpEgress } from '../../../../protocols/rtmp/egress.js';
 import { encodeMessage } from '../../../../protocols/rtmp/wire/chunk-writer.js';
 import { MessageType } from '../../../../protocols/rtmp/wire/messages.js';
+import { connect } from 'node:net';
+import { once } from 'node:events';
+import { limitHits, type LimitName, type Limits } from '../../../../src/core/limits.js';
+import { setChunkSize } from '../../../../protocols/rtmp/wire/messages.js';
 import { startBackend, type TestBackend } from '../../../helpers/backend.js';
 import { captureLog } from '../../sessions/helpers.js';
 import { TRACKS, media } from '../hls/synthetic.js';
@@ -55,7 +59,7 @@ before(async () => {
   sessionCore = createSessionCore({ config, log, policy: (name) => registry.configFor(name) });
   adapter = createRtmpAdapter(
     { host: '127.0.0.1', port: 0 },
-    { registry, sessions: sessionCore.manager, log },
+    { registry, sessions: sessionCore.manager, log, config: () => config },
   );
   registry.start();
   await adapter.start();
@@ -285,6 +289,7 @@ test('rtmp conn: a session manager that throws refuses with "internal error" and
         list: () => [],
       },
       log,
+      config: () => config,
     },
   );
   await failing.start();
@@ -302,5 +307,154 @@ test('rtmp conn: a session manager that throws refuses with "internal error" and
     assert.equal(asked, 2);
   } finally {
     await failing.stop();
+  }
+});
+
+// ---- limits ---------------------------------------------------------------------------
+
+/** The real adapter on another port, with some limits lowered so that tests hit them quickly. */
+async function limitedAdapter(over: Partial<Limits>): Promise<{ port: number; stop: () => Promise<void> }> {
+  const limited: Config = { ...config, limits: { ...config.limits, ...over } };
+  const a = createRtmpAdapter(
+    { host: '127.0.0.1', port: 0 },
+    { registry, sessions: sessionCore.manager, log: captureLog().log, config: () => limited },
+  );
+  await a.start();
+  return { port: a.address()?.port ?? 0, stop: () => a.stop() };
+}
+
+const hits = (limit: LimitName): number => limitHits().get(limit) ?? 0;
+
+test('rtmp conn: handshake_timeout is a deadline from accept — a client trickling its handshake is closed', async () => {
+  const server = await limitedAdapter({ handshake_timeout: 0.4 });
+  const before = hits('handshake_timeout');
+  const socket = connect(server.port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  try {
+    await once(socket, 'connect');
+    const opened = Date.now();
+    let closedAt = 0;
+    socket.on('close', () => (closedAt = Date.now()));
+    // C0 and then one byte of C1 every 50 ms: never silent, never done.
+    socket.write(Buffer.of(3));
+    for (let i = 0; i < 30 && closedAt === 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      if (!socket.destroyed) socket.write(Buffer.of(0x11));
+    }
+    await eventually(() => closedAt > 0, 'the server to close the trickling client');
+    const after = closedAt - opened;
+    assert.ok(after >= 300 && after < 1200, `closed after ${after} ms`);
+    assert.equal(hits('handshake_timeout'), before + 1);
+  } finally {
+    socket.destroy();
+    await server.stop();
+  }
+});
+
+test('rtmp conn: handshake_timeout ends at play — a player that got there in time is not closed after it', async () => {
+  const server = await limitedAdapter({ handshake_timeout: 0.4 });
+  const { push } = fedStream('live/intime');
+  const client = await RtmpTestClient.open(server.port, 'live');
+  try {
+    await client.start('play', 'intime');
+    await client.until(() => client.statuses().length === 2, 'Play.Start');
+    await new Promise((r) => setTimeout(r, 700));
+    assert.equal(client.closed, false);
+    const seen = client.media().length;
+    push(nextSecond(1));
+    await client.until(() => client.media().length > seen, 'live frames after the deadline');
+  } finally {
+    client.close();
+    await server.stop();
+  }
+});
+
+test('rtmp conn: handshake_timeout — a client that connects but never plays is closed at the deadline', async () => {
+  const server = await limitedAdapter({ handshake_timeout: 0.4 });
+  const client = await RtmpTestClient.open(server.port, 'live');
+  try {
+    await client.until(() => client.closed, 'close at the deadline', 2000);
+  } finally {
+    client.close();
+    await server.stop();
+  }
+});
+
+test('rtmp conn: rtmp_max_chunk_size — a Set Chunk Size over it closes that client, counted and logged', async () => {
+  const server = await limitedAdapter({ rtmp_max_chunk_size: 64 * 1024 });
+  const before = hits('rtmp_max_chunk_size');
+  const ok = await RtmpTestClient.open(server.port, 'live');
+  const bad = await RtmpTestClient.open(server.port, 'live');
+  try {
+    ok.send(setChunkSize(64 * 1024));
+    bad.send(setChunkSize(64 * 1024 + 1));
+    await bad.until(() => bad.closed, 'the server to close the client');
+    assert.equal(hits('rtmp_max_chunk_size'), before + 1);
+    await ok.start('publish', 'chunky');
+    await ok.until(() => ok.statuses().length > 0, 'Publish.Start for the honest client');
+    assert.equal(ok.closed, false);
+  } finally {
+    ok.close();
+    bad.close();
+    await server.stop();
+  }
+});
+
+test('rtmp conn: rtmp_max_message_bytes — a publisher announcing more is closed and its session ends as limit_exceeded', async () => {
+  const server = await limitedAdapter({ rtmp_max_message_bytes: 256 * 1024 });
+  const before = hits('rtmp_max_message_bytes');
+  const publisher = await RtmpTestClient.open(server.port, 'live');
+  try {
+    await publisher.start('publish', 'bigframe');
+    await publisher.until(() => publisher.statuses().length > 0, 'Publish.Start');
+    const header = Buffer.alloc(12);
+    header[0] = 6; // fmt 0, csid 6
+    header.writeUIntBE(256 * 1024 + 1, 4, 3);
+    header[7] = MessageType.Video;
+    header.writeUInt32LE(1, 8);
+    publisher.send(header);
+    await publisher.until(() => publisher.closed, 'the server to close the publisher');
+    assert.equal(hits('rtmp_max_message_bytes'), before + 1);
+    await eventually(
+      () => events('session_close').some((e) => e['name'] === 'live/bigframe'),
+      'the publish session closed',
+    );
+    const closed = events('session_close').find((e) => e['name'] === 'live/bigframe');
+    assert.equal(closed?.['reason'], 'limit_exceeded');
+    assert.equal(registry.resolve('live/bigframe')?.hasPublisher, false, 'the slot is free again');
+  } finally {
+    publisher.close();
+    await server.stop();
+  }
+});
+
+test('rtmp conn: a limit hit is logged once with its name and what the client did', async () => {
+  const captured = captureLog();
+  const limited: Config = { ...config, limits: { ...config.limits, rtmp_max_chunk_streams: 4 } };
+  const a = createRtmpAdapter(
+    { host: '127.0.0.1', port: 0 },
+    { registry, sessions: sessionCore.manager, log: captured.log, config: () => limited },
+  );
+  await a.start();
+  const client = await RtmpTestClient.open(a.address()?.port ?? 0, 'live');
+  try {
+    for (let csid = 10; csid < 20; csid++) {
+      client.send(
+        encodeMessage(
+          { csid, type: MessageType.Audio, streamId: 1, timestamp: 0, payload: Buffer.alloc(1) },
+          128,
+        ),
+      );
+    }
+    await client.until(() => client.closed, 'the server to close the client');
+    const logged = captured.lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((e) => e['event'] === 'limit_exceeded');
+    assert.equal(logged.length, 1);
+    assert.equal(logged[0]?.['limit'], 'rtmp_max_chunk_streams');
+    assert.match(String(logged[0]?.['err']), /chunk stream \d+ is one more than the 4 allowed/);
+  } finally {
+    client.close();
+    await a.stop();
   }
 });

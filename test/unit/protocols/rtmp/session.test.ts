@@ -8,7 +8,16 @@ import { encodeMessage } from '../../../../protocols/rtmp/wire/chunk-writer.js';
 import { RtmpProtocolError } from '../../../../protocols/rtmp/wire/errors.js';
 import { HANDSHAKE_PACKET_BYTES } from '../../../../protocols/rtmp/wire/handshake.js';
 import { MessageType, command, decodeCommand } from '../../../../protocols/rtmp/wire/messages.js';
-import { PUBLISH_IDLE_MS, RtmpSessionMachine, type RtmpAction } from '../../../../protocols/rtmp/session.js';
+import {
+  chunkReaderLimits,
+  PUBLISH_IDLE_MS,
+  RtmpSessionMachine,
+  type RtmpAction,
+} from '../../../../protocols/rtmp/session.js';
+import { DEFAULT_LIMITS } from '../../../../src/core/limits.js';
+
+/** What the server reads with by default (src/core/limits.ts). */
+const READER_LIMITS = chunkReaderLimits(DEFAULT_LIMITS);
 
 const PUBLISH_CAPTURE = readFileSync(new URL('../../../fixtures/rtmp/ffmpeg-publish.bin', import.meta.url));
 const PLAY_CAPTURE = readFileSync(new URL('../../../fixtures/rtmp/ffmpeg-play.bin', import.meta.url));
@@ -25,7 +34,7 @@ const C2 = Buffer.alloc(HANDSHAKE_PACKET_BYTES, 0x5a);
 
 /** What the server said, decoded the way a client reads it (the server's Set Chunk Size applies). */
 class ServerSide {
-  private readonly reader = new ChunkReader();
+  private readonly reader = new ChunkReader(READER_LIMITS);
   readonly messages: RtmpMessage[] = [];
 
   take(actions: RtmpAction[]): RtmpAction[] {
@@ -52,7 +61,7 @@ class ServerSide {
 
 /** A machine past the handshake, with the server's output decoded from then on. */
 function shaken(): { machine: RtmpSessionMachine; server: ServerSide } {
-  const machine = new RtmpSessionMachine({ ip: IP, random: fixedRandom });
+  const machine = new RtmpSessionMachine({ ip: IP, random: fixedRandom, limits: DEFAULT_LIMITS });
   const hello = machine.receive(c0c1());
   assert.equal(hello.length, 1);
   assert.deepEqual(machine.receive(C2), []);
@@ -92,7 +101,7 @@ const deny = (over: Partial<Denial> = {}): Denial => ({
 });
 
 test('rtmp session: C0+C1 gets S0+S1+S2; C2 with connect in the same read is answered at once', () => {
-  const machine = new RtmpSessionMachine({ ip: IP, random: fixedRandom });
+  const machine = new RtmpSessionMachine({ ip: IP, random: fixedRandom, limits: DEFAULT_LIMITS });
   const [reply] = only(machine.receive(c0c1()), 'write');
   assert.equal(reply?.bytes.length, 1 + 2 * HANDSHAKE_PACKET_BYTES);
   const server = new ServerSide();
@@ -129,7 +138,8 @@ test('rtmp session: C0+C1 gets S0+S1+S2; C2 with connect in the same read is ans
 
 test('rtmp session: a non-RTMP first byte, a second connect and a malformed command throw', () => {
   assert.throws(
-    () => new RtmpSessionMachine({ ip: IP }).receive(Buffer.from('GET / HTTP/1.1\r\n')),
+    () =>
+      new RtmpSessionMachine({ ip: IP, limits: DEFAULT_LIMITS }).receive(Buffer.from('GET / HTTP/1.1\r\n')),
     RtmpProtocolError,
   );
   const { machine } = connected();
@@ -181,7 +191,8 @@ test('rtmp session: ffmpeg publish capture is answered and asks the manager once
       host: '127.0.0.1:34729',
     },
   );
-  assert.deepEqual(only(actions, 'idle'), [{ type: 'idle', ms: 0 }], 'the connect deadline ends at publish');
+  assert.deepEqual(only(actions, 'ready'), [{ type: 'ready' }], 'the handshake deadline ends at publish');
+  assert.deepEqual(only(actions, 'idle'), [], 'no idle limit while the manager decides');
   assert.deepEqual(only(actions, 'media'), [], 'media before the decision is dropped');
   assert.deepEqual(only(actions, 'close'), [], 'deleteStream while authorizing is not an end');
   assert.equal(server.statuses().length, 0);
@@ -213,7 +224,7 @@ test('rtmp session: ffmpeg publish capture, allowed and claimed: Publish.Start, 
   const actions = server.take(machine.receive(rest));
   const media = only(actions, 'media');
   // The capture holds no media before its publish command, so all of it must come out.
-  const payloads = new ChunkReader()
+  const payloads = new ChunkReader(READER_LIMITS)
     .push(PUBLISH_CAPTURE)
     .filter((m) => m.type === MessageType.Audio || m.type === MessageType.Video)
     .reduce((n, m) => n + m.payload.length, 0);
@@ -299,11 +310,11 @@ function control(type: number, payloadHex: string): Buffer {
 }
 
 function serverMessages(actions: RtmpAction[]): RtmpMessage[] {
-  return only(actions, 'write').flatMap((w) => new ChunkReader().push(w.bytes));
+  return only(actions, 'write').flatMap((w) => new ChunkReader(READER_LIMITS).push(w.bytes));
 }
 
 test('rtmp session: a ping request is answered with its timestamp; the window is acknowledged once per window', () => {
-  const machine = new RtmpSessionMachine({ ip: IP, random: fixedRandom });
+  const machine = new RtmpSessionMachine({ ip: IP, random: fixedRandom, limits: DEFAULT_LIMITS });
   let received = 0;
   const feed = (b: Buffer): RtmpAction[] => {
     received += b.length;
@@ -387,7 +398,7 @@ const denials: { name: string; kind: 'play' | 'publish'; denial: Denial; status:
 for (const c of denials) {
   test(`rtmp session: ${c.name} is refused with ${c.status[0]}`, () => {
     const { machine, server } = connected();
-    assert.deepEqual(types(machine.receive(cmd(c.kind, 2, null, 'cam1'))), ['idle', 'authorize']);
+    assert.deepEqual(types(machine.receive(cmd(c.kind, 2, null, 'cam1'))), ['ready', 'authorize']);
     const actions = server.take(machine.decided(c.denial));
     assert.deepEqual(actions.at(-1), {
       type: 'refuse',
@@ -426,7 +437,7 @@ test('rtmp session: a manager failure refuses with "internal error"', () => {
 test('rtmp session: an invalid stream name is refused without asking the manager', () => {
   const play = connected();
   const actions = play.server.take(play.machine.receive(cmd('play', 2, null, 'a b')));
-  assert.deepEqual(types(actions), ['idle', 'write', 'refuse']);
+  assert.deepEqual(types(actions), ['ready', 'write', 'refuse']);
   assert.deepEqual(play.server.statuses(), [
     ['error', 'NetStream.Play.StreamNotFound', "invalid stream name 'live/a b'"],
   ]);

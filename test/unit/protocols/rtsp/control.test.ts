@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { admission, answerHeaders, precheck, refusal } from '../../../../protocols/rtsp/control.js';
+import {
+  admission,
+  answerHeaders,
+  precheck,
+  readerLimits,
+  refusal,
+} from '../../../../protocols/rtsp/control.js';
 import { rtspTarget } from '../../../../protocols/rtsp/credentials.js';
 import { RtspReader, writeResponse, type RtspRequest } from '../../../../protocols/rtsp/wire/message.js';
+import { DEFAULT_LIMITS } from '../../../../src/core/limits.js';
+
+/** What the server reads with by default (src/core/limits.ts). */
+const READER_LIMITS = readerLimits(DEFAULT_LIMITS);
 
 /** Parses one request as it came off the wire. */
 function req(text: string): RtspRequest {
-  const [item] = new RtspReader().push(Buffer.from(text, 'latin1'));
+  const [item] = new RtspReader(READER_LIMITS).push(Buffer.from(text, 'latin1'));
   if (item?.kind !== 'request') throw new Error('not a request');
   return item.request;
 }

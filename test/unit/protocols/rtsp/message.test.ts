@@ -4,13 +4,16 @@ import { test } from 'node:test';
 import { RtspProtocolError } from '../../../../protocols/rtsp/wire/errors.js';
 import {
   interleavedHeader,
-  MAX_BODY_BYTES,
-  MAX_HEAD_BYTES,
   RtspReader,
   writeRequest,
   writeResponse,
   type RtspItem,
 } from '../../../../protocols/rtsp/wire/message.js';
+import { DEFAULT_LIMITS } from '../../../../src/core/limits.js';
+import { readerLimits } from '../../../../protocols/rtsp/control.js';
+
+/** What the server reads with by default (src/core/limits.ts). */
+const READER_LIMITS = readerLimits(DEFAULT_LIMITS);
 
 const capture = readFileSync(new URL('../../../fixtures/rtsp/ffmpeg-publish-tcp.bin', import.meta.url));
 
@@ -57,8 +60,8 @@ const cases: { name: string; bytes: Buffer; expect: string[] }[] = [
 
 for (const c of cases) {
   test(`rtsp reader: ${c.name} (whole, and fed byte by byte)`, () => {
-    assert.deepEqual(summary(new RtspReader().push(c.bytes)), c.expect);
-    const r = new RtspReader();
+    assert.deepEqual(summary(new RtspReader(READER_LIMITS).push(c.bytes)), c.expect);
+    const r = new RtspReader(READER_LIMITS);
     const items: RtspItem[] = [];
     for (let i = 0; i < c.bytes.length; i++) items.push(...r.push(c.bytes.subarray(i, i + 1)));
     assert.deepEqual(summary(items), c.expect);
@@ -67,14 +70,14 @@ for (const c of cases) {
 }
 
 test('rtsp reader: folded header lines are joined (RFC 2616 §2.2)', () => {
-  const [item] = new RtspReader().push(
+  const [item] = new RtspReader(READER_LIMITS).push(
     Buffer.from('OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX-Long: a\r\n b\r\n\r\n'),
   );
   assert.equal(item?.kind === 'request' && item.request.headers.get('x-long'), 'a b');
 });
 
 test('rtsp reader: the whole ffmpeg publish capture, in 1000-byte slices', () => {
-  const r = new RtspReader();
+  const r = new RtspReader(READER_LIMITS);
   const items: RtspItem[] = [];
   for (let i = 0; i < capture.length; i += 1000) items.push(...r.push(capture.subarray(i, i + 1000)));
   const requests = items.flatMap((i) => (i.kind === 'request' ? [i.request.method] : []));
@@ -103,12 +106,14 @@ const errors: { name: string; bytes: Buffer; status: number }[] = [
   },
   {
     name: 'body over the limit',
-    bytes: Buffer.from(`ANNOUNCE * RTSP/1.0\r\nCSeq: 1\r\nContent-Length: ${MAX_BODY_BYTES + 1}\r\n\r\n`),
+    bytes: Buffer.from(
+      `ANNOUNCE * RTSP/1.0\r\nCSeq: 1\r\nContent-Length: ${DEFAULT_LIMITS.request_body_bytes + 1}\r\n\r\n`,
+    ),
     status: 413,
   },
   {
     name: 'head over the limit without a blank line',
-    bytes: Buffer.from(`OPTIONS * RTSP/1.0\r\nX: ${'a'.repeat(MAX_HEAD_BYTES)}`),
+    bytes: Buffer.from(`OPTIONS * RTSP/1.0\r\nX: ${'a'.repeat(DEFAULT_LIMITS.request_head_bytes)}`),
     status: 431,
   },
 ];
@@ -116,7 +121,7 @@ const errors: { name: string; bytes: Buffer; status: number }[] = [
 for (const e of errors) {
   test(`rtsp reader: ${e.name} → RtspProtocolError ${e.status}`, () => {
     assert.throws(
-      () => new RtspReader().push(e.bytes),
+      () => new RtspReader(READER_LIMITS).push(e.bytes),
       (err: unknown) => err instanceof RtspProtocolError && err.status === e.status,
     );
   });
@@ -128,7 +133,7 @@ test('rtsp reader: random bytes only ever yield items or an RtspProtocolError', 
   for (let n = 0; n < 500; n++) {
     const bytes = Buffer.from(Array.from({ length: 1 + (rand() % 64) }, rand));
     try {
-      new RtspReader().push(bytes);
+      new RtspReader(READER_LIMITS).push(bytes);
     } catch (err) {
       assert.ok(err instanceof RtspProtocolError, String(err));
     }
@@ -149,13 +154,13 @@ test('rtsp writer: response and request round-trip through the reader', () => {
     res.toString(),
     'RTSP/1.0 200 OK\r\nCSeq: 3\r\nContent-Type: application/sdp\r\nContent-Length: 5\r\n\r\nv=0\r\n',
   );
-  const [item] = new RtspReader().push(res);
+  const [item] = new RtspReader(READER_LIMITS).push(res);
   assert.ok(item?.kind === 'response' && item.response.body.toString() === 'v=0\r\n');
   const req = writeRequest('SETUP', 'rtsp://h/a/trackID=0', [
     ['CSeq', 4],
     ['Transport', 'RTP/AVP/TCP;interleaved=0-1'],
   ]);
-  const [r2] = new RtspReader().push(req);
+  const [r2] = new RtspReader(READER_LIMITS).push(req);
   assert.ok(r2?.kind === 'request' && r2.request.headers.get('transport') === 'RTP/AVP/TCP;interleaved=0-1');
   assert.throws(() => writeResponse(200, [['X', 'a\r\nInjected: 1']]), TypeError);
 });

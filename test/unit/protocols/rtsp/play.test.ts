@@ -70,17 +70,20 @@ test('setup: each track by its control, or the next one at the aggregate URL; 40
   assert.equal(new PlayState(AUDIO_ONLY).setup('streamid=1', TCP_A, undefined).status, 200);
 });
 
-test('setup: 461 when no offer fits; a malformed Transport throws its 461', () => {
+test('setup: 461 when no offer fits; a malformed Transport throws its 400', () => {
   const play = new PlayState(TRACKS);
   assert.equal(play.setup('trackID=0', UDP_V, undefined).status, 461, 'udp cannot reach this client');
   assert.equal(play.setup('trackID=0', 'RTP/AVP;multicast', UDP).status, 461);
+  assert.equal(play.setup('trackID=0', 'RTP/AVP;unicast;client_port=70000-70001', UDP).status, 461);
+  assert.equal(play.setup('trackID=0', 'RTP/AVP;unicast;client_port=0-1', UDP).status, 461);
   assert.throws(
-    () => play.setup('trackID=0', 'RTP/AVP;unicast;client_port=70000-70001', UDP),
-    (e: unknown) => e instanceof RtspProtocolError && e.status === 461,
+    () => play.setup('trackID=0', 'RTP/AVP;unicast;client_port=x-y', UDP),
+    (e: unknown) => e instanceof RtspProtocolError && e.status === 400,
   );
   assert.equal(play.ready, false);
   assert.equal(play.setup('trackID=0', TCP_V, UDP).status, 200);
   assert.equal(play.setup('trackID=1', UDP_A, UDP).status, 461, 'tracks share the first one’s transport');
+  assert.equal(play.setup('trackID=1', TCP_V, UDP).status, 461, 'the video track’s channels are taken');
   assert.equal(play.ready, true);
 });
 

@@ -7,6 +7,11 @@ import { RtspProtocolError } from '../../../../protocols/rtsp/wire/errors.js';
 import { RtspReader, type RtspRequest } from '../../../../protocols/rtsp/wire/message.js';
 import { announcedTracks, parseSdp } from '../../../../protocols/rtsp/wire/sdp.js';
 import { formatTransport } from '../../../../protocols/rtsp/wire/transport.js';
+import { DEFAULT_LIMITS } from '../../../../src/core/limits.js';
+import { readerLimits } from '../../../../protocols/rtsp/control.js';
+
+/** What the server reads with by default (src/core/limits.ts). */
+const READER_LIMITS = readerLimits(DEFAULT_LIMITS);
 
 const fixtures = new URL('../../../fixtures/rtsp/', import.meta.url);
 const capture = readFileSync(new URL('ffmpeg-publish-tcp.bin', fixtures));
@@ -16,7 +21,7 @@ const SETUP_AUDIO = 'rtsp://127.0.0.1:18554/live/cam1?token=abc/streamid=1';
 const TCP_RECORD = 'RTP/AVP/TCP;unicast;interleaved=0-1;mode=record';
 
 test('record: ffmpeg’s SETUPs, RECORD and 2 s of interleaved media become tracks and 50 pictures', () => {
-  const items = new RtspReader().push(capture);
+  const items = new RtspReader(READER_LIMITS).push(capture);
   let record: RecordState | undefined;
   const answers: string[] = [];
   const tracks: Tracks[] = [];
@@ -63,17 +68,25 @@ test('record: nothing is taken before RECORD, nor on a channel no SETUP assigned
   assert.equal(record.setup(SETUP_AUDIO, 'RTP/AVP/TCP;unicast;interleaved=2-3;mode=record').status, 455);
 });
 
-test('record: SETUP answers 404 for an unknown track, 461 for UDP, and throws 461 for a malformed header', () => {
+test('record: SETUP answers 404 for an unknown track, 461 for UDP or unusable channels, and throws 400 for a malformed header', () => {
   const record = new RecordState(announced);
   assert.equal(record.setup('rtsp://127.0.0.1:18554/live/cam1/streamid=7', TCP_RECORD).status, 404);
   assert.equal(
     record.setup(SETUP_VIDEO, 'RTP/AVP/UDP;unicast;client_port=5000-5001;mode=record').status,
     461,
   );
+  assert.equal(record.setup(SETUP_VIDEO, 'RTP/AVP/TCP;unicast;interleaved=300-301').status, 461);
   assert.throws(
-    () => record.setup(SETUP_VIDEO, 'RTP/AVP/TCP;unicast;interleaved=300-301'),
-    (e: unknown) => e instanceof RtspProtocolError && e.status === 461,
+    () => record.setup(SETUP_VIDEO, 'RTP/AVP/TCP;unicast;interleaved=0-'),
+    (e: unknown) => e instanceof RtspProtocolError && e.status === 400,
   );
+  assert.equal(record.setup(SETUP_VIDEO, TCP_RECORD).status, 200);
+  assert.equal(record.setup(SETUP_AUDIO, TCP_RECORD).status, 461, 'channels 0-1 are the video track’s');
+  assert.equal(record.setup(SETUP_VIDEO, TCP_RECORD).status, 200, 'a track may be set up again');
+  assert.deepEqual(record.setup(SETUP_AUDIO, 'RTP/AVP/TCP;unicast;mode=record'), {
+    status: 200,
+    transport: { lower: 'tcp', unicast: true, interleaved: [2, 3], mode: 'record' },
+  });
 });
 
 test('record: a malformed packet is dropped and counted; only the first few are worth a log line', () => {

@@ -21,6 +21,11 @@ import { parseRtp } from '../../../../protocols/rtsp/wire/rtp.js';
 import { RtspReader, type RtspItem, type RtspResponse } from '../../../../protocols/rtsp/wire/message.js';
 import { media, TRACKS } from '../hls/synthetic.js';
 import { captureLog } from '../../sessions/helpers.js';
+import { DEFAULT_LIMITS } from '../../../../src/core/limits.js';
+import { readerLimits } from '../../../../protocols/rtsp/control.js';
+
+/** What the server reads with by default (src/core/limits.ts). */
+const READER_LIMITS = readerLimits(DEFAULT_LIMITS);
 
 const CONFIG = `
 rtsp 127.0.0.1:0;
@@ -78,6 +83,7 @@ before(async () => {
           registry: faultyRegistry(c.registry),
           sessions: c.sessions,
           log: c.log,
+          config: c.config,
         });
       },
     ],
@@ -96,7 +102,7 @@ after(async () => {
 class Client {
   readonly items: RtspItem[] = [];
   closed = false;
-  private readonly reader = new RtspReader();
+  private readonly reader = new RtspReader(READER_LIMITS);
   private wake: () => void = () => undefined;
 
   private constructor(readonly socket: Socket) {
@@ -385,10 +391,8 @@ test('rtsp conn: UDP play sends RTP to the client ports', async () => {
   const pub = feed('live/udp');
   pub.push(1);
   const c = await Client.open();
-  const rtp = createSocket('udp4');
-  const rtcp = createSocket('udp4');
+  const { rtp, rtcp } = await bindPair();
   try {
-    await Promise.all([bindLoopback(rtp), bindLoopback(rtcp)]);
     const got: Buffer[] = [];
     rtp.on('message', (m) => {
       got.push(m);
@@ -418,9 +422,29 @@ test('rtsp conn: UDP play sends RTP to the client ports', async () => {
   }
 });
 
-async function bindLoopback(s: UdpSocket): Promise<void> {
-  s.bind(0, '127.0.0.1');
+async function bindLoopback(s: UdpSocket, port = 0): Promise<void> {
+  s.bind(port, '127.0.0.1');
   await once(s, 'listening');
+}
+
+/** An even RTP port and RTCP on the next one, as players bind them (the server refuses other pairs). */
+async function bindPair(): Promise<{ rtp: UdpSocket; rtcp: UdpSocket }> {
+  for (;;) {
+    const rtp = createSocket('udp4');
+    await bindLoopback(rtp);
+    const port = rtp.address().port;
+    if (port % 2 === 0 && port < 65535) {
+      const rtcp = createSocket('udp4');
+      rtcp.on('error', () => undefined);
+      const bound = await bindLoopback(rtcp, port + 1).then(
+        () => true,
+        () => false,
+      );
+      if (bound) return { rtp, rtcp };
+      rtcp.close();
+    }
+    rtp.close();
+  }
 }
 
 const capture = readFileSync(new URL('../../../fixtures/rtsp/ffmpeg-publish-tcp.bin', import.meta.url));
@@ -482,7 +506,7 @@ test('rtsp conn: an ffmpeg publisher’s bytes reach a player that was waiting f
 });
 
 function countInterleaved(b: Buffer): number {
-  return new RtspReader().push(b).filter((i) => i.kind === 'interleaved').length;
+  return new RtspReader(READER_LIMITS).push(b).filter((i) => i.kind === 'interleaved').length;
 }
 
 test('rtsp conn: a bug while taking a publisher’s packets closes that publisher, not the server', async () => {

@@ -6,12 +6,17 @@ import type { Frame, Tracks } from '../../../../src/media/types.js';
 import { RtpToFrames } from '../../../../protocols/rtsp/to-stream.js';
 import { RtspReader } from '../../../../protocols/rtsp/wire/message.js';
 import { announcedTracks, parseSdp } from '../../../../protocols/rtsp/wire/sdp.js';
+import { DEFAULT_LIMITS } from '../../../../src/core/limits.js';
+import { readerLimits } from '../../../../protocols/rtsp/control.js';
+
+/** What the server reads with by default (src/core/limits.ts). */
+const READER_LIMITS = readerLimits(DEFAULT_LIMITS);
 
 const capture = readFileSync(new URL('../../../fixtures/rtsp/ffmpeg-publish-tcp.bin', import.meta.url));
 
 /** Replays the ffmpeg capture the way RtspConn does: ANNOUNCE's SDP, then channels 0-1 video, 2-3 audio. */
 function replay(): { tracks: Tracks[]; frames: Frame[] } {
-  const items = new RtspReader().push(capture);
+  const items = new RtspReader(READER_LIMITS).push(capture);
   let ingest: RtpToFrames | undefined;
   const tracks: Tracks[] = [];
   const frames: Frame[] = [];
@@ -67,7 +72,7 @@ test('rtsp ingest: audio and video are aligned through the RTCP sender reports',
 });
 
 test('rtsp ingest: garbage RTP is an RtspProtocolError, and the next good packet still works', () => {
-  const items = new RtspReader().push(capture);
+  const items = new RtspReader(READER_LIMITS).push(capture);
   const announce = items.find((i) => i.kind === 'request' && i.request.method === 'ANNOUNCE');
   assert.ok(announce?.kind === 'request');
   const ingest = new RtpToFrames(announcedTracks(parseSdp(announce.request.body.toString())));

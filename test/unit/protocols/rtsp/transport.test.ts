@@ -41,10 +41,102 @@ for (const c of transports) {
   });
 }
 
-test('transport header: out-of-range ports are a 461', () => {
-  assert.throws(
-    () => parseTransport('RTP/AVP;unicast;client_port=70000-70001'),
-    (e: unknown) => e instanceof RtspProtocolError && e.status === 461,
+const UDP = { rtpPort: 8000, rtcpPort: 8001 };
+
+/**
+ * What a client may offer, and what becomes of it: served (the parsed ports or channels),
+ * left out (the SETUP is answered 461 when nothing is left) or malformed (400).
+ * ffmpeg, GStreamer and VLC (live555) bind an even RTP port with RTCP on the next one and
+ * offer both; RFC 2326 also allows a single port, which is RTP (RTCP on the next).
+ */
+const validation: { offer: string; expect: readonly [number, number] | 'left out' | 400 }[] = [
+  { offer: 'client_port=19372-19373', expect: [19372, 19373] },
+  { offer: 'client_port=5000', expect: [5000, 5001] },
+  { offer: 'client_port=5001', expect: [5001, 5002] },
+  { offer: 'client_port=65534-65535', expect: [65534, 65535] },
+  { offer: 'client_port=2-3', expect: [2, 3] },
+  { offer: 'client_port=0-1', expect: 'left out' },
+  { offer: 'client_port=0', expect: 'left out' },
+  { offer: 'client_port=1-2', expect: 'left out' },
+  { offer: 'client_port=5001-5002', expect: 'left out' },
+  { offer: 'client_port=5000-5002', expect: 'left out' },
+  { offer: 'client_port=5000-4999', expect: 'left out' },
+  { offer: 'client_port=5000-5000', expect: 'left out' },
+  { offer: 'client_port=65535', expect: 'left out' },
+  { offer: 'client_port=65536-65537', expect: 'left out' },
+  { offer: 'client_port=70000-70001', expect: 'left out' },
+  { offer: 'client_port=99999999999999999999-1', expect: 'left out' },
+  { offer: 'client_port=abc', expect: 400 },
+  { offer: 'client_port=', expect: 400 },
+  { offer: 'client_port', expect: 400 },
+  { offer: 'client_port=-5000', expect: 400 },
+  { offer: 'client_port=5000-5001-5002', expect: 400 },
+  { offer: 'client_port=5000-', expect: 400 },
+  { offer: 'client_port=0x1388', expect: 400 },
+  { offer: 'interleaved=0-1', expect: [0, 1] },
+  { offer: 'interleaved=2-3', expect: [2, 3] },
+  { offer: 'interleaved=1-2', expect: [1, 2] },
+  { offer: 'interleaved=4', expect: [4, 5] },
+  { offer: 'interleaved=254-255', expect: [254, 255] },
+  { offer: 'interleaved=255', expect: 'left out' },
+  { offer: 'interleaved=256-257', expect: 'left out' },
+  { offer: 'interleaved=0-2', expect: 'left out' },
+  { offer: 'interleaved=1-0', expect: 'left out' },
+  { offer: 'interleaved=x', expect: 400 },
+  { offer: 'interleaved=0-1-2', expect: 400 },
+];
+
+for (const c of validation) {
+  const udp = c.offer.startsWith('client_port');
+  const header = `${udp ? 'RTP/AVP' : 'RTP/AVP/TCP'};unicast;${c.offer}`;
+  const expect = c.expect;
+  test(`transport validation: ${c.offer} → ${Array.isArray(expect) ? 'served' : String(expect)}`, () => {
+    if (expect === 400) {
+      assert.throws(
+        () => parseTransport(header),
+        (e: unknown) => e instanceof RtspProtocolError && e.status === 400,
+      );
+      return;
+    }
+    const offers = parseTransport(header);
+    if (expect === 'left out') {
+      assert.deepEqual(offers, []);
+      assert.equal(pickPlayTransport(offers, [], UDP), undefined, 'the SETUP is answered 461');
+      return;
+    }
+    assert.deepEqual(offers, [
+      udp
+        ? { lower: 'udp', unicast: true, clientPort: expect }
+        : { lower: 'tcp', unicast: true, interleaved: expect },
+    ]);
+  });
+}
+
+test('transport validation: an offer left out does not spoil the next one', () => {
+  const offers = parseTransport('RTP/AVP;unicast;client_port=0-1, RTP/AVP/TCP;unicast;interleaved=0-1');
+  assert.deepEqual(offers, [{ lower: 'tcp', unicast: true, interleaved: [0, 1] }]);
+  assert.deepEqual(pickPlayTransport(offers, [], UDP)?.lower, 'tcp');
+});
+
+test('transport validation: a second track may not take the first one’s channels', () => {
+  const video: TransportSpec = { lower: 'tcp', unicast: true, interleaved: [0, 1] };
+  assert.equal(
+    pickPlayTransport(parseTransport('RTP/AVP/TCP;unicast;interleaved=0-1'), [video], UDP),
+    undefined,
+  );
+  assert.equal(
+    pickPlayTransport(parseTransport('RTP/AVP/TCP;unicast;interleaved=1-2'), [video], UDP),
+    undefined,
+  );
+  assert.deepEqual(
+    pickPlayTransport(parseTransport('RTP/AVP/TCP;unicast;interleaved=2-3'), [video], UDP)?.interleaved,
+    [2, 3],
+  );
+  const last: TransportSpec = { lower: 'tcp', unicast: true, interleaved: [254, 255] };
+  assert.equal(
+    pickPlayTransport(parseTransport('RTP/AVP/TCP;unicast'), [last], UDP),
+    undefined,
+    'no pair left after 254-255',
   );
 });
 
@@ -66,8 +158,6 @@ test('transport header: format → parse round trip', () => {
   };
   assert.deepEqual(parseTransport(formatTransport(rec)), [rec]);
 });
-
-const UDP = { rtpPort: 8000, rtcpPort: 8001 };
 
 /** Transport headers as ffmpeg (`-rtsp_transport tcp|udp`), VLC and GStreamer send them on SETUP. */
 const FFMPEG_TCP = 'RTP/AVP/TCP;unicast;interleaved=0-1';
@@ -118,9 +208,11 @@ test('play transport: the first offer that fits wins; every track shares the fir
   );
 });
 
+const VIDEO_0_1: TransportSpec = { lower: 'tcp', unicast: true, interleaved: [0, 1], mode: 'record' };
+
 test('record transport: ffmpeg’s channel pairs are kept; UDP is refused', () => {
   assert.deepEqual(
-    pickRecordTransport(parseTransport('RTP/AVP/TCP;unicast;interleaved=2-3;mode=record'), 1),
+    pickRecordTransport(parseTransport('RTP/AVP/TCP;unicast;interleaved=2-3;mode=record'), [VIDEO_0_1]),
     {
       lower: 'tcp',
       unicast: true,
@@ -129,11 +221,11 @@ test('record transport: ffmpeg’s channel pairs are kept; UDP is refused', () =
     },
   );
   assert.deepEqual(
-    pickRecordTransport(parseTransport('RTP/AVP/TCP;unicast;mode=record'), 1)?.interleaved,
+    pickRecordTransport(parseTransport('RTP/AVP/TCP;unicast;mode=record'), [VIDEO_0_1])?.interleaved,
     [2, 3],
   );
   assert.equal(
-    pickRecordTransport(parseTransport('RTP/AVP/UDP;unicast;client_port=5000-5001;mode=record'), 0),
+    pickRecordTransport(parseTransport('RTP/AVP/UDP;unicast;client_port=5000-5001;mode=record'), []),
     undefined,
   );
 });
