@@ -5,10 +5,6 @@
  * packet with the wire reader.
  */
 import assert from 'node:assert/strict';
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { Core } from '../../../../src/adapter.js';
 import { parseConfig } from '../../../../src/config/parse.js';
@@ -18,9 +14,10 @@ import type { StreamRegistry } from '../../../../src/streams/registry.js';
 import type { Stream } from '../../../../src/streams/stream.js';
 import { createRtspAdapter } from '../../../../protocols/rtsp/index.js';
 import { parseRtp } from '../../../../protocols/rtsp/wire/rtp.js';
-import { RtspReader, type RtspItem, type RtspResponse } from '../../../../protocols/rtsp/wire/message.js';
+import { RtspReader, type RtspResponse } from '../../../../protocols/rtsp/wire/message.js';
 import { media, TRACKS } from '../hls/synthetic.js';
 import { captureLog } from '../../sessions/helpers.js';
+import { bindPair, request, RtspTestClient, sessionOf, startPublish } from './client.js';
 import { DEFAULT_LIMITS } from '../../../../src/core/limits.js';
 import { readerLimits } from '../../../../protocols/rtsp/control.js';
 
@@ -98,83 +95,6 @@ after(async () => {
   assert.deepEqual(unhandled, [], 'no unhandled rejection');
 });
 
-/** A raw RTSP client: everything the server sends, parsed with the wire reader. */
-class Client {
-  readonly items: RtspItem[] = [];
-  closed = false;
-  private readonly reader = new RtspReader(READER_LIMITS);
-  private wake: () => void = () => undefined;
-
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (d: Buffer) => {
-      this.items.push(...this.reader.push(d));
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-    socket.on('error', () => undefined);
-  }
-
-  static async open(): Promise<Client> {
-    const s = connect(port, '127.0.0.1');
-    await once(s, 'connect');
-    return new Client(s);
-  }
-
-  send(...messages: (string | Buffer)[]): void {
-    for (const m of messages) this.socket.write(m);
-  }
-
-  get responses(): RtspResponse[] {
-    return this.items.flatMap((i) => (i.kind === 'response' ? [i.response] : []));
-  }
-
-  get packets(): { channel: number; payload: Buffer }[] {
-    return this.items.flatMap((i) => (i.kind === 'interleaved' ? [i] : []));
-  }
-
-  /** Waits until `ready()` holds; fails after `ms`. */
-  async until(ready: () => boolean, what: string, ms = 3000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!ready()) {
-      const left = deadline - Date.now();
-      if (left <= 0) assert.fail(`timed out waiting for ${what}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-  }
-
-  /** The n-th answer (1-based), once it came. */
-  async answer(n: number): Promise<RtspResponse> {
-    await this.until(() => this.responses.length >= n, `answer ${n}`);
-    const r = this.responses[n - 1];
-    assert.ok(r);
-    return r;
-  }
-
-  /** Something `until` waits for happened elsewhere (a UDP datagram). */
-  notify(): void {
-    this.wake();
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
-
-function request(method: string, url: string, cseq: number, headers: string[] = [], body = ''): string {
-  const head = [`${method} ${url} RTSP/1.0`, `CSeq: ${cseq}`, 'User-Agent: conn-test', ...headers];
-  if (body) head.push(`Content-Length: ${Buffer.byteLength(body)}`);
-  return `${head.join('\r\n')}\r\n\r\n${body}`;
-}
-
 /** A publisher of synthetic 25 fps H.264 + AAC straight into a stream's bus. */
 function feed(name: string): { push(seconds: number): void; release(): void } {
   const stream = core.registry.resolve(name);
@@ -194,10 +114,9 @@ function feed(name: string): { push(seconds: number): void; release(): void } {
 }
 
 const url = (path: string): string => `rtsp://127.0.0.1:${port}/${path}`;
-const sessionOf = (r: RtspResponse): string => (r.headers.get('session') ?? '').split(';')[0] ?? '';
 
 /** DESCRIBE, SETUP of both tracks over TCP and PLAY, one answer at a time as ffmpeg does. */
-async function play(c: Client, path: string): Promise<RtspResponse> {
+async function play(c: RtspTestClient, path: string): Promise<RtspResponse> {
   const base = url(path);
   c.send(request('DESCRIBE', base, 1, ['Accept: application/sdp']));
   const described = await c.answer(1);
@@ -222,7 +141,7 @@ async function play(c: Client, path: string): Promise<RtspResponse> {
 test('rtsp conn: an allowed play gets the SDP, then RTP interleaved after the PLAY answer, numbered as RTP-Info says', async () => {
   const pub = feed('paid/cam');
   pub.push(1);
-  const c = await Client.open();
+  const c = await RtspTestClient.open(port);
   try {
     const played = await play(c, 'paid/cam?token=good');
     const described = c.responses[0];
@@ -248,7 +167,7 @@ test('rtsp conn: an allowed play gets the SDP, then RTP interleaved after the PL
 test('rtsp conn: DESCRIBE, SETUP, SETUP and PLAY pipelined in one write are answered in order, then media flows', async () => {
   const pub = feed('live/pipelined');
   pub.push(1);
-  const c = await Client.open();
+  const c = await RtspTestClient.open(port);
   try {
     const base = url('live/pipelined');
     c.send(
@@ -277,7 +196,7 @@ test('rtsp conn: DESCRIBE, SETUP, SETUP and PLAY pipelined in one write are answ
 test('rtsp conn: a denied DESCRIBE gets 403, and the SETUP and PLAY pipelined behind it never a byte', async () => {
   const pub = feed('paid/cam');
   pub.push(1);
-  const c = await Client.open();
+  const c = await RtspTestClient.open(port);
   try {
     const base = url('paid/cam?token=bad');
     c.send(
@@ -302,7 +221,7 @@ test('rtsp conn: a denied DESCRIBE gets 403, and the SETUP and PLAY pipelined be
 test('rtsp conn: a session the manager ends (kick) closes the playing client', async () => {
   const pub = feed('live/kick');
   pub.push(1);
-  const c = await Client.open();
+  const c = await RtspTestClient.open(port);
   try {
     await play(c, 'live/kick');
     await c.until(() => c.packets.length > 0, 'media');
@@ -323,8 +242,8 @@ test('rtsp conn: a session the manager ends (kick) closes the playing client', a
 test('rtsp conn: a handler that throws closes that client only; a player and a newcomer are still served', async () => {
   const pub = feed('live/cam1');
   pub.push(1);
-  const viewer = await Client.open();
-  const victim = await Client.open();
+  const viewer = await RtspTestClient.open(port);
+  const victim = await RtspTestClient.open(port);
   try {
     await play(viewer, 'live/cam1');
     victim.send(request('DESCRIBE', url('live/boom'), 1));
@@ -341,7 +260,7 @@ test('rtsp conn: a handler that throws closes that client only; a player and a n
     const before = viewer.packets.length;
     pub.push(1);
     await viewer.until(() => viewer.packets.length > before, 'more media for the other player');
-    const newcomer = await Client.open();
+    const newcomer = await RtspTestClient.open(port);
     newcomer.send(request('OPTIONS', url('live/cam1'), 1));
     assert.equal((await newcomer.answer(1)).status, 200);
     newcomer.close();
@@ -355,7 +274,7 @@ test('rtsp conn: a handler that throws closes that client only; a player and a n
 test('rtsp conn: a protocol error in a request keeps its status answer and the connection', async () => {
   const pub = feed('live/errors');
   pub.push(1);
-  const c = await Client.open();
+  const c = await RtspTestClient.open(port);
   try {
     c.send(request('DESCRIBE', url('live/errors'), 1));
     assert.equal((await c.answer(1)).status, 200);
@@ -375,7 +294,7 @@ test('rtsp conn: a protocol error in a request keeps its status answer and the c
     assert.equal((await c.answer(5)).status, 200);
     assert.equal(c.closed, false);
 
-    const publisher = await Client.open();
+    const publisher = await RtspTestClient.open(port);
     publisher.send(request('ANNOUNCE', url('live/notsdp'), 1, ['Content-Type: application/sdp'], 'hello'));
     assert.equal((await publisher.answer(1)).status, 400);
     publisher.send(request('OPTIONS', url('live/notsdp'), 2));
@@ -390,7 +309,7 @@ test('rtsp conn: a protocol error in a request keeps its status answer and the c
 test('rtsp conn: UDP play sends RTP to the client ports', async () => {
   const pub = feed('live/udp');
   pub.push(1);
-  const c = await Client.open();
+  const c = await RtspTestClient.open(port);
   const { rtp, rtcp } = await bindPair();
   try {
     const got: Buffer[] = [];
@@ -422,64 +341,9 @@ test('rtsp conn: UDP play sends RTP to the client ports', async () => {
   }
 });
 
-async function bindLoopback(s: UdpSocket, port = 0): Promise<void> {
-  s.bind(port, '127.0.0.1');
-  await once(s, 'listening');
-}
-
-/** An even RTP port and RTCP on the next one, as players bind them (the server refuses other pairs). */
-async function bindPair(): Promise<{ rtp: UdpSocket; rtcp: UdpSocket }> {
-  for (;;) {
-    const rtp = createSocket('udp4');
-    await bindLoopback(rtp);
-    const port = rtp.address().port;
-    if (port % 2 === 0 && port < 65535) {
-      const rtcp = createSocket('udp4');
-      rtcp.on('error', () => undefined);
-      const bound = await bindLoopback(rtcp, port + 1).then(
-        () => true,
-        () => false,
-      );
-      if (bound) return { rtp, rtcp };
-      rtcp.close();
-    }
-    rtp.close();
-  }
-}
-
-const capture = readFileSync(new URL('../../../fixtures/rtsp/ffmpeg-publish-tcp.bin', import.meta.url));
-
-/**
- * Replays the ffmpeg capture for another stream name of the same length (so no offset
- * moves) as ffmpeg sent it: OPTIONS, ANNOUNCE and the first SETUP, then with the Session id
- * this server handed out, the second SETUP and RECORD. Returns the rest: the media, which
- * ffmpeg sends only after the RECORD answer, and TEARDOWN.
- */
-async function startPublish(c: Client, name: string): Promise<{ media: Buffer; teardown: Buffer }> {
-  assert.equal(name.length, 'live/cam1'.length);
-  const bytes = capture.toString('latin1').replaceAll('live/cam1', name);
-  const secondSetup = bytes.indexOf('SETUP ', bytes.indexOf('SETUP ') + 1);
-  const mediaAt = bytes.indexOf('\r\n\r\n', bytes.indexOf('RECORD ')) + 4;
-  const teardownAt = bytes.lastIndexOf('TEARDOWN ');
-  c.send(Buffer.from(bytes.slice(0, secondSetup), 'latin1'));
-  const session = sessionOf(await c.answer(3));
-  const ours = (text: string): Buffer =>
-    Buffer.from(text.replaceAll('Session: 12345678', `Session: ${session}`), 'latin1');
-  c.send(ours(bytes.slice(secondSetup, mediaAt)));
-  await c.answer(5);
-  assert.deepEqual(
-    c.responses.map((r) => r.status),
-    [200, 200, 200, 200, 200],
-  );
-  return {
-    media: Buffer.from(bytes.slice(mediaAt, teardownAt), 'latin1'),
-    teardown: ours(bytes.slice(teardownAt)),
-  };
-}
-
 test('rtsp conn: an ffmpeg publisher’s bytes reach a player that was waiting for the tracks', async () => {
-  const publisher = await Client.open();
-  const viewer = await Client.open();
+  const publisher = await RtspTestClient.open(port);
+  const viewer = await RtspTestClient.open(port);
   try {
     const bytes = await startPublish(publisher, 'live/pub1');
     viewer.send(request('DESCRIBE', url('live/pub1'), 1));
@@ -510,7 +374,7 @@ function countInterleaved(b: Buffer): number {
 }
 
 test('rtsp conn: a bug while taking a publisher’s packets closes that publisher, not the server', async () => {
-  const publisher = await Client.open();
+  const publisher = await RtspTestClient.open(port);
   try {
     const bytes = await startPublish(publisher, 'live/bad1');
     publisher.send(bytes.media);
@@ -521,7 +385,7 @@ test('rtsp conn: a bug while taking a publisher’s packets closes that publishe
       ),
     );
     assert.equal(core.registry.resolve('live/bad1')?.hasPublisher, false, 'its slot is released');
-    const next = await Client.open();
+    const next = await RtspTestClient.open(port);
     next.send(request('OPTIONS', url('live/x'), 1));
     assert.equal((await next.answer(1)).status, 200);
     next.close();
