@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { RtspProtocolError } from '../../../../protocols/rtsp/wire/errors.js';
+import { RtspLimitError, RtspProtocolError } from '../../../../protocols/rtsp/wire/errors.js';
 import {
   interleavedHeader,
   RtspReader,
   writeRequest,
   writeResponse,
+  type PartialMessage,
   type RtspItem,
 } from '../../../../protocols/rtsp/wire/message.js';
 import { DEFAULT_LIMITS } from '../../../../src/core/limits.js';
@@ -126,6 +127,48 @@ for (const e of errors) {
     );
   });
 }
+
+test('rtsp reader: limits are the ones given — a head or body over them throws RtspLimitError naming it', () => {
+  const small = new RtspReader({ maxHeadBytes: 64, maxBodyBytes: 10 });
+  assert.throws(
+    () => small.push(Buffer.from(`OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX: ${'a'.repeat(60)}`)),
+    (e: unknown) => e instanceof RtspLimitError && e.limit === 'maxHeadBytes' && e.status === 431,
+  );
+  assert.throws(
+    () =>
+      new RtspReader({ maxHeadBytes: 64, maxBodyBytes: 10 }).push(
+        Buffer.from('ANNOUNCE * RTSP/1.0\r\nCSeq: 1\r\nContent-Length: 11\r\n\r\n'),
+      ),
+    (e: unknown) => e instanceof RtspLimitError && e.limit === 'maxBodyBytes' && e.status === 413,
+  );
+  const [item] = new RtspReader({ maxHeadBytes: 64, maxBodyBytes: 10 }).push(
+    Buffer.from('ANNOUNCE * RTSP/1.0\r\nCSeq: 1\r\nContent-Length: 10\r\n\r\n0123456789'),
+  );
+  assert.equal(item?.kind === 'request' && item.request.body.toString(), '0123456789');
+});
+
+test('rtsp reader: partial tells where the message being read started, so the caller can time it', () => {
+  const r = new RtspReader(READER_LIMITS);
+  // A function, not the getter: assertions would otherwise narrow it for good.
+  const partial = (): PartialMessage | undefined => r.partial;
+  const first = 'OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n';
+  assert.equal(partial(), undefined);
+  r.push(Buffer.from('\r\n'));
+  assert.equal(partial(), undefined, 'stray line ends start nothing');
+  r.push(Buffer.from(first.slice(0, 5)));
+  assert.deepEqual(partial(), { start: 2, bytes: 5 });
+  r.push(Buffer.from(first.slice(5, 10)));
+  assert.deepEqual(partial(), { start: 2, bytes: 10 }, 'the same message: the same start');
+  // The rest of the first request and the beginning of the next in one read.
+  assert.equal(r.push(Buffer.from(first.slice(10) + 'DESCR')).length, 1);
+  assert.deepEqual(partial(), { start: 2 + first.length, bytes: 5 }, 'a new message: a new start');
+  r.push(Buffer.from('IBE * RTSP/1.0\r\nCSeq: 2\r\nContent-Length: 4\r\n\r\nab'));
+  assert.equal(partial()?.start, 2 + first.length, 'the body is part of the message');
+  r.push(Buffer.from('cd'));
+  assert.equal(partial(), undefined);
+  r.push(Buffer.from([0x24, 0, 0, 10, 1, 2]));
+  assert.equal(partial(), undefined, 'interleaved frames are not requests');
+});
 
 test('rtsp reader: random bytes only ever yield items or an RtspProtocolError', () => {
   let seed = 7;
