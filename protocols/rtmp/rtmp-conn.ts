@@ -136,6 +136,8 @@ export class RtmpConn extends ClientConn {
         session?.addBytes(item.bytes.length);
       },
       backlog: () => this.socket.writableLength,
+      // The egress dropped this player (stopped reading, or a write threw) and has logged why.
+      close: (reason) => this.close(reason),
     });
     this.onTeardown(unsubscribe);
   }

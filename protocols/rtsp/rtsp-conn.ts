@@ -315,6 +315,8 @@ export class RtspConn extends ClientConn {
       // This runs inside the publisher's push: a fault here must end this viewer, not the publisher.
       deliver: (item) => this.guard(() => this.send(play.offer(item))),
       backlog: () => this.socket.writableLength,
+      // The egress dropped this player (stopped reading, or a write threw) and has logged why.
+      close: (reason) => this.close(reason),
     });
     this.onTeardown(unsubscribe);
     const started = play.start(target.valid ? target.base : req.uri, (kind) => egress.nextSequence(kind));
@@ -354,7 +356,7 @@ export class RtspConn extends ClientConn {
         { event: 'udp_send_failed', err: err.message, port: to.port },
         'udp send failed; closing the viewer',
       );
-      this.close('protocol_error');
+      this.close('viewer_fault');
     }
   }
 

@@ -435,6 +435,16 @@ test('rtsp limits: a UDP viewer whose datagrams cannot be sent is dropped alone;
     assert.equal(drop.length, 1, 'one line for the dropped viewer');
     assert.match(String(drop[0]?.['err']), /injected/);
     assert.ok([refusedPort, refusedPort + 1].includes(Number(drop[0]?.['port'])));
+    await eventually(
+      () => logged('session_close').some((e) => e['name'] === 'live/udp1' && e['kind'] === 'play'),
+      'the dropped viewer’s session to close',
+    );
+    const closes = logged('session_close').filter((e) => e['name'] === 'live/udp1');
+    assert.deepEqual(
+      closes.map((e) => [e['kind'], e['reason']]),
+      [['play', 'viewer_fault']],
+      'only the failing viewer’s session ends',
+    );
   } finally {
     publisher.close();
     victim.close();
