@@ -28,9 +28,10 @@ export interface TcpListenerOptions {
 
 /**
  * Refusals are logged at most once per address per this period, with how many there were: a
- * host that opens thousands of sockets gets a line every few seconds, not one per socket.
+ * host that opens thousands of sockets gets a line every ten seconds, not one per socket
+ * (the HTTP front does the same).
  */
-const REFUSAL_LOG_MS = 5_000;
+const REFUSAL_LOG_MS = 10_000;
 /** Addresses whose refusals are counted separately; past that, the rest share one line. */
 const REFUSAL_LOG_ADDRESSES = 1_000;
 

@@ -106,7 +106,7 @@ test('tcp listener: max_connections_per_ip — the next socket from that address
     assert.equal(lines[0]?.['proto'], 'test');
     assert.equal(lines[0]?.['refused'], 1);
     // The others are told as one count when the period ends.
-    const deadline = Date.now() + 7000;
+    const deadline = Date.now() + 12_000;
     while (refusals().length < logged + 2 && Date.now() < deadline) await settle();
     const summary = refusals()[logged + 1];
     assert.equal(summary?.['ip'], '127.0.0.1');
