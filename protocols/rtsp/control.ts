@@ -91,13 +91,20 @@ export interface Refusal {
   readonly challenge: boolean;
 }
 
-/** How the session manager's "no" is answered: 302 with Location, a Basic challenge, or its status. */
+/**
+ * How the session manager's "no" is answered: 302 with Location, a Basic challenge, 503 with
+ * Retry-After for a rate-limited client (RTSP has no 429; RFC 2326 §7.1.1 lists 503 with
+ * Retry-After for "try later"), or its status.
+ */
 export function refusal(d: Denial, mayChallenge: boolean): Refusal {
   if (d.status === 302 && d.location) {
     return { status: 302, headers: [['Location', d.location]], challenge: false };
   }
   if (d.reason === 'wrong_password' && mayChallenge) {
     return { status: 401, headers: [['WWW-Authenticate', 'Basic realm="streamgate"']], challenge: true };
+  }
+  if (d.status === 429) {
+    return { status: 503, headers: [['Retry-After', String(d.retryAfterSec ?? 1)]], challenge: false };
   }
   return { status: d.status, headers: [], challenge: false };
 }

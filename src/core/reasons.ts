@@ -5,7 +5,10 @@
  * beside these as a free-form detail.
  */
 
-/** Refusals the session manager or an adapter decides (the client sees `403 <reason>`). */
+/**
+ * Refusals the session manager or an adapter decides (the client sees `403 <reason>`, or
+ * `429 rate_limited` with a Retry-After).
+ */
 export const DENY_REASONS = {
   stream_not_found: 'no stream or template serves this name',
   protocol_disabled: "the stream's protocols block switches this protocol off",
@@ -19,6 +22,8 @@ export const DENY_REASONS = {
   session_limit: 'the user is over X-Max-Sessions',
   duplicated_user_id: 'X-Unique: a newer session of the user won',
   redirect: 'the backend redirected the client (302)',
+  rate_limited:
+    'the client address is over new_sessions_per_ip_per_second; refused (429) without a backend call',
 } as const;
 
 export type DenyReason = keyof typeof DENY_REASONS;

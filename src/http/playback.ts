@@ -69,7 +69,10 @@ export function httpClientRequest(
   };
 }
 
-/** AUTH-SPEC §5.3: 403/404 with a short diagnostic body, or 302 with the backend's Location. */
+/**
+ * AUTH-SPEC §5.3: 403/404 with a short diagnostic body, 302 with the backend's Location, or
+ * 429 with Retry-After (RFC 6585 §4) when the client's address is over its new-session budget.
+ */
 export function sendDenial(res: ServerResponse, denial: Denial, headers: Record<string, string> = {}): void {
   if (denial.status === 302 && denial.location) {
     sendText(res, 302, `302 ${refusalText(denial)}\n`, {
@@ -80,7 +83,13 @@ export function sendDenial(res: ServerResponse, denial: Denial, headers: Record<
     return;
   }
   const status = denial.status === 302 ? 403 : denial.status;
-  sendText(res, status, `${status} ${refusalText(denial)}\n`, { ...headers, 'Cache-Control': 'no-cache' });
+  const retry: Record<string, string> =
+    status === 429 ? { 'Retry-After': String(denial.retryAfterSec ?? 1) } : {};
+  sendText(res, status, `${status} ${refusalText(denial)}\n`, {
+    ...headers,
+    ...retry,
+    'Cache-Control': 'no-cache',
+  });
 }
 
 /**

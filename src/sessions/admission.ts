@@ -3,8 +3,9 @@
  * local checks (stream, protocol switch, publish password, token, domain lock), admin view
  * tokens (§7.5), the denial/ban cache (§4.5), reuse of a per-request session (§3.5), the ban
  * list other origins share (SPEC §7), then one backend call per identity (single-flight,
- * §1.1 item 5) and the grant, which counts and applies limits in the same turn of the event
- * loop so that concurrent grants cannot both slip under a limit.
+ * §1.1 item 5) within the client address's budget (rate-limit.ts) and the grant, which
+ * counts and applies limits in the same turn of the event loop so that concurrent grants
+ * cannot both slip under a limit.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -13,15 +14,18 @@ import { domainAllowed } from '../auth/rules.js';
 import type { Clock } from '../clock.js';
 import { protocolAllowed } from '../config/resolve.js';
 import type { AuthSpec, Config } from '../config/types.js';
+import { countLimitHit } from '../core/limits.js';
 import { perRequest } from '../core/proto.js';
 import type { CloseReason, DenyReason } from '../core/reasons.js';
 import { safeEqual, tokenHash } from '../core/secrets.js';
 import { DEFAULT_SESSION_KEYS } from '../core/session-keys.js';
 import type { BackendCalls } from './backend-call.js';
 import type { ClusterStore } from './cluster.js';
+import type { DenialLog } from './denial-log.js';
 import type { Enforcement } from './enforcement.js';
 import { generateToken, identityKey } from './identity.js';
 import { retryDelayMs } from './limits.js';
+import type { IpRateLimiter } from './rate-limit.js';
 import { ADMIN_VIEW_USER_ID } from '../tokens/admin-view.js';
 import type { Rechecks } from './rechecks.js';
 import { ManagedSession, type Grant, type SessionHost } from './session.js';
@@ -39,6 +43,9 @@ export interface AdmissionDeps {
   calls: BackendCalls;
   rechecks: Rechecks;
   enforcement: Enforcement;
+  /** Budget of new-session backend calls per client address. */
+  rateLimit: IpRateLimiter;
+  denials: DenialLog;
   adminView: { verify(token: string, config: Config): boolean } | undefined;
   /** A backend's `config` in a grant (AUTH-SPEC §8.1), applied before the session opens. */
   applyOverride(name: string, partial: Record<string, unknown>): void;
@@ -118,6 +125,18 @@ export class Admission {
     const backend = calls.backendFor(spec);
     let flight = this.inflight.get(idKey);
     if (flight === undefined) {
+      const waitMs = this.deps.rateLimit.take(req.ip, clock.now());
+      if (waitMs > 0) {
+        countLimitHit('new_sessions_per_ip_per_second');
+        const denial: Denial = {
+          allow: false,
+          status: 429,
+          reason: 'rate_limited',
+          retryAfterSec: Math.ceil(waitMs / 1000),
+        };
+        this.logDenied(req, denial, idKey, token);
+        return denial;
+      }
       const sessionId = randomUUID();
       const f: Flight = {
         sessionId,
@@ -326,20 +345,16 @@ export class Admission {
     idKey: string | undefined,
     token: string | undefined,
   ): void {
-    this.deps.log.info(
-      {
-        event: 'session_denied',
-        kind: req.kind,
-        name: req.name,
-        proto: req.proto,
-        ip: req.ip,
-        idKey,
-        token_hash: tokenHash(token),
-        reason: denial.reason,
-        ...(denial.detail !== undefined ? { detail: denial.detail } : {}),
-      },
-      'session denied',
-    );
+    this.deps.denials.denied({
+      kind: req.kind,
+      name: req.name,
+      proto: req.proto,
+      ip: req.ip,
+      idKey,
+      token_hash: tokenHash(token),
+      reason: denial.reason,
+      ...(denial.detail !== undefined ? { detail: denial.detail } : {}),
+    });
   }
 }
 

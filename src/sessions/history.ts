@@ -1,8 +1,21 @@
 /**
  * Closed-session history (SPEC §7, AUTH-SPEC §9.1): one row per session with the SPEC §7
  * fields, in SQLite through better-sqlite3. Rows carry a short token hash, never the token.
- * Closes are batched into one transaction per event-loop turn; `flush()`/`close()` write any
- * queued rows synchronously, so a shutdown that calls them loses nothing.
+ *
+ * Durability: `write()` commits the row before it returns, in SQLite's WAL mode with
+ * `synchronous = NORMAL`. A commit there is a write() of the row's pages to the `-wal` file,
+ * which the operating system keeps when the process dies, so once a session's close has
+ * returned its row survives a crash, an OOM kill or `kill -9`, and the next open replays the
+ * WAL. The WAL is fsynced at checkpoints, not per commit: an operating-system crash or power
+ * loss can lose the last commits (the database stays consistent). An fsync per close
+ * (`synchronous = FULL`) would hold the event loop for a disk flush on every close, which
+ * on a real disk is milliseconds and at the end of a popular stream is thousands of closes.
+ *
+ * Cost, measured on the development VM (5 000 rows, three indexes): about 45–50 µs per close.
+ * The earlier batching (one transaction per event-loop turn, `synchronous = FULL`) cost about
+ * 18 µs per close when ten closes shared a turn and about 55 µs when each had its own, and
+ * lost every row of the pending turn on `kill -9`. On SIGTERM the server closes every
+ * session (writing each row) and then closes the database, which checkpoints the WAL.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -36,9 +49,8 @@ export interface HistoryFilter {
 }
 
 export interface HistoryStore {
+  /** Stores the row; it survives a crash of this process once this returns. */
   write(row: HistoryRow): void;
-  /** Makes every written row durable now (shutdown). */
-  flush(): void;
   query(filter: HistoryFilter): HistoryRow[];
   close(): void;
 }
@@ -56,15 +68,15 @@ export function historyPath(url: string): string {
 export class SqliteHistory implements HistoryStore {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
-  private readonly insertMany: (rows: HistoryRow[]) => void;
-  private queue: HistoryRow[] = [];
-  private flushTimer: NodeJS.Immediate | undefined;
 
   constructor(url = 'sqlite://data/history.db') {
     const path = historyPath(url);
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
-    if (path !== ':memory:') this.db.pragma('journal_mode = WAL');
+    if (path !== ':memory:') {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+    }
     this.db.exec(`CREATE TABLE IF NOT EXISTS sessions_history (
       id TEXT PRIMARY KEY,
       user_id TEXT,
@@ -86,34 +98,14 @@ export class SqliteHistory implements HistoryStore {
       (id, user_id, name, proto, ip, token_hash, bytes, opened_at, closed_at, close_reason, user_agent, referer)
       VALUES (@id, @user_id, @name, @proto, @ip, @token_hash, @bytes, @opened_at, @closed_at, @close_reason,
               @user_agent, @referer)`);
-    this.insertMany = this.db.transaction((rows: HistoryRow[]) => {
-      for (const r of rows) this.insert.run(r);
-    });
   }
 
-  /**
-   * Queues the row and writes the queue in one transaction on the next turn: a burst of closes
-   * (a stream ending, a shutdown) costs one commit instead of one per session. `query`, `flush`
-   * and `close` write the queue first, so nothing queued is lost or invisible.
-   */
+  /** One commit per row: see the module header for why not a batch. */
   write(row: HistoryRow): void {
-    this.queue.push(row);
-    if (this.flushTimer === undefined) {
-      this.flushTimer = setImmediate(() => this.flush());
-      this.flushTimer.unref();
-    }
-  }
-
-  flush(): void {
-    if (this.flushTimer !== undefined) clearImmediate(this.flushTimer);
-    this.flushTimer = undefined;
-    if (this.queue.length === 0 || !this.db.open) return;
-    const rows = this.queue.splice(0);
-    this.insertMany(rows);
+    this.insert.run(row);
   }
 
   query(filter: HistoryFilter): HistoryRow[] {
-    this.flush();
     const where: string[] = [];
     const params: Record<string, string | number> = {};
     if (filter.user_id !== undefined) {
@@ -141,7 +133,6 @@ export class SqliteHistory implements HistoryStore {
   }
 
   close(): void {
-    this.flush();
     if (this.db.open) this.db.close();
   }
 }

@@ -5,6 +5,8 @@
  *   backend-call.ts  the backend call with its deadline, and its AUTH-SPEC §1.3 parameters
  *   rechecks.ts      update_session on schedule, retries with back-off, idle closes
  *   enforcement.ts   X-Max-Sessions, X-Unique, bans and the cluster store
+ *   rate-limit.ts    the per-address budget of new-session backend calls
+ *   denial-log.ts    denial log lines, aggregated per reason and address
  *   session.ts       the granted session and its history row
  * This file wires them, closes sessions (history row + log) and answers the API.
  *
@@ -22,11 +24,19 @@ import type { CloseReason } from '../core/reasons.js';
 import { Admission } from './admission.js';
 import { BackendCalls } from './backend-call.js';
 import type { ClusterStore, UniqueKick } from './cluster.js';
+import { DenialLog } from './denial-log.js';
 import { Enforcement } from './enforcement.js';
 import type { HistoryStore } from './history.js';
+import { IpRateLimiter } from './rate-limit.js';
 import { Rechecks } from './rechecks.js';
 import { errName, type ManagedSession, type SessionHost } from './session.js';
-import { MemoryStore, type BanEntry, type ProtoCounts, type SessionStore } from './store.js';
+import {
+  MemoryStore,
+  type BanEntry,
+  type DenialCacheStats,
+  type ProtoCounts,
+  type SessionStore,
+} from './store.js';
 import type { ClientRequest, Decision, SessionFilter, SessionManager, StreamPolicy } from './types.js';
 
 /**
@@ -57,8 +67,15 @@ export interface SessionManagerOptions {
   adminView?: { verify(token: string, config: Config): boolean };
 }
 
-/** How often expired denial entries are dropped from memory. */
+/** How often expired denial entries and idle rate-limit buckets are dropped from memory. */
 const SWEEP_MS = 60_000;
+
+/** The bounded caches' sizes, for `/metrics`. */
+export interface SessionCacheStats {
+  denialCache: DenialCacheStats;
+  /** Client addresses (IPv6: /64 prefixes) whose new-session budget is tracked (not all are over it). */
+  rateLimitBuckets: number;
+}
 
 export class Sessions implements SessionManager, SessionHost {
   readonly store: SessionStore<ManagedSession>;
@@ -72,6 +89,8 @@ export class Sessions implements SessionManager, SessionHost {
   private readonly enforcement: Enforcement;
   private readonly rechecks: Rechecks;
   private readonly admission: Admission;
+  private readonly rateLimit: IpRateLimiter;
+  private readonly denials: DenialLog;
   private sweepTimer: TimerHandle | undefined;
   private stopped = false;
 
@@ -83,7 +102,14 @@ export class Sessions implements SessionManager, SessionHost {
     this.history = opts.history;
     this.cluster = opts.cluster;
     this.onConfigOverride = opts.onConfigOverride;
-    const store = (this.store = opts.store ?? new MemoryStore<ManagedSession>());
+    const store = (this.store =
+      opts.store ??
+      new MemoryStore<ManagedSession>({ denialCacheBytes: () => this.config.limits.denial_cache_bytes }));
+    this.rateLimit = new IpRateLimiter(() => ({
+      burst: this.config.limits.new_sessions_per_ip_burst,
+      perSecond: this.config.limits.new_sessions_per_ip_per_second,
+    }));
+    this.denials = new DenialLog(this.clock, this.log);
     const config = (): Config => this.config;
     const kill = (s: ManagedSession, reason: CloseReason): void => this.kill(s, reason);
     const applyOverride = (name: string, partial: Record<string, unknown>): void =>
@@ -118,6 +144,8 @@ export class Sessions implements SessionManager, SessionHost {
       calls,
       rechecks: this.rechecks,
       enforcement: this.enforcement,
+      rateLimit: this.rateLimit,
+      denials: this.denials,
       adminView: opts.adminView,
       applyOverride,
     });
@@ -274,10 +302,17 @@ export class Sessions implements SessionManager, SessionHost {
     return this.store.counts(name);
   }
 
+  /** Sizes of the denial/ban cache and the rate-limit buckets, for `/metrics`. */
+  cacheStats(): SessionCacheStats {
+    return {
+      denialCache: this.store.denialCacheStats(),
+      rateLimitBuckets: this.rateLimit.size,
+    };
+  }
+
   /** Shutdown: ends every session through the adapters' kill callbacks, writing history rows. */
   closeAll(reason: CloseReason): void {
     for (const s of this.store.all()) this.kill(s, reason);
-    this.history.flush();
   }
 
   /** Ends the play sessions of `proto` on `name` (a backend override switched it off, AUTH-SPEC §8.1 step 5). */
@@ -302,12 +337,15 @@ export class Sessions implements SessionManager, SessionHost {
     this.sweepTimer = undefined;
     this.enforcement.close();
     this.rechecks.close();
+    this.denials.close();
     for (const s of this.store.all()) this.rechecks.clearTimers(s);
   }
 
   private armSweep(): void {
     this.sweepTimer = this.clock.setTimeout(() => {
-      this.store.sweep(this.clock.now());
+      const now = this.clock.now();
+      this.store.sweep(now);
+      this.rateLimit.sweep(now);
       if (!this.stopped) this.armSweep();
     }, SWEEP_MS);
   }

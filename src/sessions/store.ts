@@ -6,6 +6,7 @@
  * (STYLE §7.3). Sharing across origins is a separate, asynchronous layer (cluster.ts) that
  * the enforcement room consults beside this store; the hot path never waits on the network.
  */
+import { countLimitHit, DEFAULT_LIMITS } from '../core/limits.js';
 import { perRequest, PROTOS, type Proto, type SessionKind } from '../core/proto.js';
 
 /** What the store needs to index a session. */
@@ -31,6 +32,20 @@ export interface BanEntry {
   userId?: string;
   tokenHash?: string;
   createdAt: number;
+}
+
+/** What the denial and ban cache holds, for `/metrics`. */
+export interface DenialCacheStats {
+  /** Cached denials and bans together. */
+  entries: number;
+  /** Of `entries`, the limiter / X-Unique bans. */
+  bans: number;
+  /** Estimated memory of the entries (`denialEntryBytes`). */
+  bytes: number;
+  /** `denial_cache_bytes` in force. */
+  maxBytes: number;
+  /** Entries dropped to stay under `maxBytes` since the store was made. */
+  evictions: number;
 }
 
 export interface ProtoCounts {
@@ -66,21 +81,76 @@ export interface SessionStore<S extends StoredSession> {
   bans(now: number): BanEntry[];
   /** Drops expired entries; returns how many. */
   sweep(now: number): number;
+  denialCacheStats(): DenialCacheStats;
+}
+
+/**
+ * What one cache entry costs beyond its strings, measured on V8 (Node 20, pointer compression)
+ * with 200 000 entries: the entry object with its two heap-number times, its LRU slot and the
+ * Map slot with its share of the table's spare capacity came to about 200 bytes.
+ */
+const ENTRY_OVERHEAD_BYTES = 200;
+
+/** V8 keeps a string in one byte per character when every character fits, else two. */
+function stringBytes(s: string | undefined): number {
+  if (s === undefined) return 0;
+  return 16 + s.length * (/[^\u0000-\u00ff]/.test(s) ? 2 : 1);
+}
+
+/** Estimated heap bytes of one cached denial or ban: its strings plus a fixed overhead. */
+export function denialEntryBytes(e: BanEntry): number {
+  return (
+    ENTRY_OVERHEAD_BYTES +
+    stringBytes(e.idKey) +
+    stringBytes(e.reason) +
+    stringBytes(e.name) +
+    stringBytes(e.userId) +
+    stringBytes(e.tokenHash)
+  );
+}
+
+interface CachedEntry {
+  readonly entry: BanEntry;
+  /** Computed once on insert, so removal subtracts exactly what was added. */
+  readonly bytes: number;
 }
 
 function emptyByProto(): Record<Proto, number> {
   return Object.fromEntries(PROTOS.map((p) => [p, 0])) as Record<Proto, number>;
 }
 
-/** The default single-node store: maps with incrementally kept counters. */
+export interface MemoryStoreOptions {
+  /** `denial_cache_bytes`, read on every insert so that a reloaded config applies. */
+  denialCacheBytes?: () => number;
+}
+
+/**
+ * The default single-node store: maps with incrementally kept counters.
+ *
+ * Cached denials and bans are capped at `denial_cache_bytes` (AUTH-SPEC §4.5 says nothing
+ * of memory; a flood of distinct bad tokens would otherwise grow the cache without bound).
+ * Two Maps in least-recently-used order (a lookup or a renewal moves an entry to the end):
+ * plain backend denials, and limiter / X-Unique bans. Over the cap, denials go first, oldest
+ * first, and bans only once no denial is left: a forgotten denial costs one backend call
+ * that answers no again, while a forgotten ban lets a user past X-Max-Sessions or X-Unique,
+ * and bans come only from granted sessions, so a flood of bad tokens cannot push them out.
+ */
 export class MemoryStore<S extends StoredSession> implements SessionStore<S> {
   private readonly sessions = new Map<string, S>();
   private readonly perRequest = new Map<string, S>();
   private readonly users = new Map<string, Set<S>>();
   private readonly names = new Map<string, Set<S>>();
-  private readonly banMap = new Map<string, BanEntry>();
+  private readonly denials = new Map<string, CachedEntry>();
+  private readonly banned = new Map<string, CachedEntry>();
   private readonly playByName = new Map<string, number>();
   private playTotal = 0;
+  private cacheBytes = 0;
+  private evictions = 0;
+  private readonly maxCacheBytes: () => number;
+
+  constructor(opts: MemoryStoreOptions = {}) {
+    this.maxCacheBytes = opts.denialCacheBytes ?? (() => DEFAULT_LIMITS.denial_cache_bytes);
+  }
 
   private userKey(kind: SessionKind, userId: string): string {
     return `${kind}\n${userId}`;
@@ -189,39 +259,100 @@ export class MemoryStore<S extends StoredSession> implements SessionStore<S> {
   }
 
   setBan(entry: BanEntry): void {
-    const prev = this.banMap.get(entry.idKey);
-    // A longer ban already in force is not shortened by a later, shorter denial.
-    if (prev !== undefined && prev.until > entry.until) return;
-    this.banMap.set(entry.idKey, entry);
+    const prev = this.cached(entry.idKey);
+    if (prev !== undefined) {
+      // A longer ban already in force is not shortened by a later, shorter denial.
+      if (prev.entry.until > entry.until) {
+        this.touch(prev);
+        return;
+      }
+      this.drop(prev);
+    }
+    const c: CachedEntry = { entry, bytes: denialEntryBytes(entry) };
+    (entry.ban ? this.banned : this.denials).set(entry.idKey, c);
+    this.cacheBytes += c.bytes;
+    this.evict();
   }
 
   getBan(idKey: string, now: number): BanEntry | undefined {
-    const e = this.banMap.get(idKey);
-    if (e === undefined) return undefined;
-    if (e.until <= now) {
-      this.banMap.delete(idKey);
+    const c = this.cached(idKey);
+    if (c === undefined) return undefined;
+    if (c.entry.until <= now) {
+      this.drop(c);
       return undefined;
     }
-    return e;
+    this.touch(c);
+    return c.entry;
   }
 
   clearBan(idKey: string): boolean {
-    return this.banMap.delete(idKey);
+    const c = this.cached(idKey);
+    if (c === undefined) return false;
+    this.drop(c);
+    return true;
   }
 
   bans(now: number): BanEntry[] {
     this.sweep(now);
-    return [...this.banMap.values()];
+    return [...this.banned.values(), ...this.denials.values()].map((c) => c.entry);
   }
 
   sweep(now: number): number {
     let n = 0;
-    for (const [k, e] of this.banMap) {
-      if (e.until <= now) {
-        this.banMap.delete(k);
-        n++;
+    for (const map of [this.denials, this.banned]) {
+      for (const c of map.values()) {
+        if (c.entry.until <= now) {
+          this.drop(c);
+          n++;
+        }
       }
     }
     return n;
   }
+
+  denialCacheStats(): DenialCacheStats {
+    return {
+      entries: this.denials.size + this.banned.size,
+      bans: this.banned.size,
+      bytes: this.cacheBytes,
+      maxBytes: this.maxCacheBytes(),
+      evictions: this.evictions,
+    };
+  }
+
+  private cached(idKey: string): CachedEntry | undefined {
+    return this.banned.get(idKey) ?? this.denials.get(idKey);
+  }
+
+  private mapOf(c: CachedEntry): Map<string, CachedEntry> {
+    return c.entry.ban ? this.banned : this.denials;
+  }
+
+  /** Moves an entry to the most recently used end. */
+  private touch(c: CachedEntry): void {
+    const map = this.mapOf(c);
+    map.delete(c.entry.idKey);
+    map.set(c.entry.idKey, c);
+  }
+
+  private drop(c: CachedEntry): void {
+    if (this.mapOf(c).delete(c.entry.idKey)) this.cacheBytes -= c.bytes;
+  }
+
+  /** Least recently used denials first, then bans, until the cache fits its cap. */
+  private evict(): void {
+    const max = this.maxCacheBytes();
+    while (this.cacheBytes > max) {
+      const victim = first(this.denials) ?? first(this.banned);
+      if (victim === undefined) return;
+      this.drop(victim);
+      this.evictions++;
+      countLimitHit('denial_cache_bytes');
+    }
+  }
+}
+
+function first<V>(map: Map<string, V>): V | undefined {
+  for (const v of map.values()) return v;
+  return undefined;
 }

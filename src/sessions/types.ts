@@ -28,12 +28,14 @@ export interface ClientRequest {
 
 export type Denial = {
   allow: false;
-  /** 403 denied, 302 redirect (see `location`), 404 unknown stream. */
-  status: 403 | 302 | 404;
+  /** 403 denied, 302 redirect (see `location`), 404 unknown stream, 429 rate limited (see `retryAfterSec`). */
+  status: 403 | 302 | 404 | 429;
   reason: DenyReason;
   /** The backend's own word for a `backend_denied` (`jwt_expired`, `rule_denied_ip`, …). */
   detail?: string;
   location?: string;
+  /** With a 429: whole seconds until the client's address may ask for a new session again. */
+  retryAfterSec?: number;
 };
 
 export type Decision = { allow: true; session: Session } | Denial;

@@ -1,9 +1,11 @@
 /** SQLite history (SPEC §7, AUTH-SPEC §9.1; acceptance §12 item 27). */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { SqliteHistory, historyPath } from '../../../src/sessions/history.js';
 import { tokenHash } from '../../../src/core/secrets.js';
 import { allow, granted, harness, request } from './helpers.js';
@@ -83,6 +85,34 @@ test('history file: the directory is created; bad URLs are refused', () => {
     assert.throws(() => historyPath('mysql://x'));
     assert.throws(() => historyPath('sqlite://'));
     assert.equal(historyPath('sqlite://:memory:'), ':memory:');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('kill -9 right after a close: on restart the closed sessions are in history', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'streamgate-hist-'));
+  try {
+    const path = join(dir, 'h.db');
+    const child = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('fixtures/history-crash-child.ts', import.meta.url)),
+        path,
+        '5',
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    assert.equal(child.signal, 'SIGKILL', child.stderr);
+    const closed = child.stdout.split('\n').filter(Boolean);
+    assert.equal(closed.length, 5);
+    const hs = new SqliteHistory(`sqlite://${path}`);
+    const rows = hs.query({});
+    assert.deepEqual(rows.map((r) => r.id).sort(), [...closed].sort());
+    assert.ok(rows.every((r) => r.close_reason === 'client_closed' && r.bytes === 1000));
+    hs.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -347,6 +347,18 @@ const denials: { name: string; kind: 'play' | 'publish'; denial: Denial; status:
     status: ['NetStream.Play.Failed', 'rule_denied_ip'],
   },
   {
+    name: 'a rate-limited play',
+    kind: 'play',
+    denial: deny({ status: 429, reason: 'rate_limited', retryAfterSec: 1 }),
+    status: ['NetStream.Play.Failed', 'rate_limited'],
+  },
+  {
+    name: 'a rate-limited publish',
+    kind: 'publish',
+    denial: deny({ status: 429, reason: 'rate_limited', retryAfterSec: 1 }),
+    status: ['NetStream.Publish.BadName', 'rate_limited'],
+  },
+  {
     name: 'an unknown stream',
     kind: 'play',
     denial: deny({ status: 404, reason: 'stream_not_found' }),
