@@ -12,6 +12,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { ChunkReader, type RtmpMessage } from '../../protocols/rtmp/wire/chunk-reader.js';
+import { DEFAULT_LIMITS } from '../../src/core/limits.js';
+import { chunkReaderLimits } from '../../protocols/rtmp/session.js';
 import { command, decodeCommand, MessageType } from '../../protocols/rtmp/wire/messages.js';
 
 // ---- process cost ------------------------------------------------------------------------
@@ -163,7 +165,7 @@ export async function rtmpHandshake(
   const socket = await tcpFrom(port, localAddress);
   const watched = new Watched(socket);
   if (watched.isClosed || socket.destroyed) return undefined;
-  const reader = new ChunkReader({ maxMessageSize: 16 * 1024 * 1024 });
+  const reader = new ChunkReader(chunkReaderLimits(DEFAULT_LIMITS));
   const raw: RtmpRaw = {
     socket,
     watched,
@@ -255,7 +257,7 @@ export class RtmpViewer {
   constructor(port: number, app: string, name: string) {
     const socket = connect(port, '127.0.0.1');
     this.socket = socket;
-    const reader = new ChunkReader({ maxMessageSize: 16 * 1024 * 1024 });
+    const reader = new ChunkReader(chunkReaderLimits(DEFAULT_LIMITS));
     let handshake = Buffer.alloc(0);
     let shaken = false;
     socket.on('error', () => {});
