@@ -12,7 +12,11 @@ import type { Logger } from 'pino';
 import type { Listen } from './config/types.js';
 import { countLimitHit, type LimitName, type Limits } from './core/limits.js';
 import type { CloseReason } from './core/reasons.js';
+import { ThrottledWarn } from './log.js';
 import { normalizeIp } from './net.js';
+
+/** How often refusals of one address are logged. */
+const REFUSAL_LOG_MS = 10_000;
 
 export interface TcpClient {
   close(reason: CloseReason): void;
@@ -26,33 +30,20 @@ export interface TcpListenerOptions {
   limits: () => Limits;
 }
 
-/**
- * Refusals are logged at most once per address per this period, with how many there were: a
- * host that opens thousands of sockets gets a line every ten seconds, not one per socket
- * (the HTTP front does the same).
- */
-const REFUSAL_LOG_MS = 10_000;
-/** Addresses whose refusals are counted separately; past that, the rest share one line. */
-const REFUSAL_LOG_ADDRESSES = 1_000;
-
-interface RefusalWindow {
-  limit: LimitName;
-  /** Refusals since the last line. */
-  count: number;
-}
-
 export class TcpListener {
   private server: Server | undefined;
   private readonly clients = new Map<Socket, TcpClient>();
   private readonly perIp = new Map<string, number>();
-  private readonly refusals = new Map<string, RefusalWindow>();
-  private readonly refusalTimers = new Set<NodeJS.Timeout>();
+  /** Refusals are logged once per address per period with a count, as the HTTP front does. */
+  private readonly refusals: ThrottledWarn;
 
   constructor(
     private readonly listen: Listen,
     private readonly accept: (socket: Socket) => TcpClient,
     private readonly options: TcpListenerOptions,
-  ) {}
+  ) {
+    this.refusals = new ThrottledWarn(options.log, REFUSAL_LOG_MS);
+  }
 
   async start(): Promise<void> {
     const server = createServer((socket) => this.onConnection(socket));
@@ -71,9 +62,7 @@ export class TcpListener {
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
-    for (const timer of this.refusalTimers) clearTimeout(timer);
-    this.refusalTimers.clear();
-    this.refusals.clear();
+    this.refusals.stop();
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       for (const [socket, client] of this.clients) {
@@ -96,7 +85,11 @@ export class TcpListener {
     if (over) {
       socket.destroy();
       countLimitHit(over);
-      this.refused(ip, over, limits[over]);
+      this.refusals.warn(
+        ip,
+        { event: 'limit_exceeded', proto: this.options.proto, ip, limit: over, value: limits[over] },
+        `connection refused at accept: ${over} (${limits[over]}) reached`,
+      );
       return;
     }
     this.perIp.set(ip, fromIp + 1);
@@ -113,39 +106,5 @@ export class TcpListener {
       this.options.log.error({ err: err instanceof Error ? err.message : String(err), ip }, 'accept failed');
       socket.destroy();
     }
-  }
-
-  /** Logs a refused socket: the first of an address at once, the following ones as a count per period. */
-  private refused(ip: string, limit: LimitName, value: number): void {
-    const key = this.refusals.has(ip) || this.refusals.size < REFUSAL_LOG_ADDRESSES ? ip : '*';
-    const window = this.refusals.get(key);
-    if (window) {
-      window.count++;
-      window.limit = limit;
-      return;
-    }
-    this.log(key, limit, 1, value);
-    const fresh: RefusalWindow = { limit, count: 0 };
-    this.refusals.set(key, fresh);
-    const tick = (): void => {
-      this.refusalTimers.delete(timer);
-      if (fresh.count === 0) {
-        this.refusals.delete(key);
-        return;
-      }
-      this.log(key, fresh.limit, fresh.count, this.options.limits()[fresh.limit]);
-      fresh.count = 0;
-      timer = setTimeout(tick, REFUSAL_LOG_MS).unref();
-      this.refusalTimers.add(timer);
-    };
-    let timer = setTimeout(tick, REFUSAL_LOG_MS).unref();
-    this.refusalTimers.add(timer);
-  }
-
-  private log(ip: string, limit: LimitName, refused: number, value: number): void {
-    this.options.log.warn(
-      { event: 'limit_exceeded', proto: this.options.proto, ip, limit, value, refused },
-      `connection refused at accept: ${limit} (${value}) reached`,
-    );
   }
 }

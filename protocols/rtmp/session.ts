@@ -335,7 +335,7 @@ export class RtmpSessionMachine {
       out.push(
         ...this.refuse(
           kind,
-          `invalid stream name '${target.name}'`,
+          `invalid stream name '${shorten(target.name)}'`,
           kind === 'play' ? Status.PlayStreamNotFound : undefined,
         ),
       );
@@ -405,4 +405,9 @@ function hostOf(url: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A refused name as quoted back to the client and the log: a hostile one may be 200,000 characters. */
+function shorten(name: string): string {
+  return name.length > 64 ? `${name.slice(0, 64)}… (${name.length} characters)` : name;
 }

@@ -468,7 +468,7 @@ export class RtspConn extends ClientConn {
   }
 
   private deny(req: RtspRequest, d: Denial, mayChallenge: boolean): void {
-    this.log.info({ status: d.status, reason: d.reason, stream: this.target?.name }, 'refused');
+    this.log.debug({ status: d.status, reason: d.reason, stream: this.target?.name }, 'refused');
     const r = refusal(d, mayChallenge);
     if (r.challenge) {
       this.mode = undefined;

@@ -34,7 +34,7 @@ export const LIMITS = {
   request_head_timeout: {
     default: 30,
     unit: 'seconds',
-    doc: 'time for one RTSP or HTTP request head to arrive once it has started (slowloris)',
+    doc: 'time for one HTTP request head, or one RTSP request with its body, to arrive once it has started (slowloris)',
   },
   request_head_bytes: {
     default: 16 * 1024,

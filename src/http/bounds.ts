@@ -1,10 +1,8 @@
 /**
  * Bounds the HTTP front puts on a request before and while a route handles it: which request
- * targets are refused outright, how much of an API body is read and for how long, and how
- * often a flood of refusals is logged.
+ * targets are refused outright, and how much of an API body is read and for how long.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Logger } from 'pino';
 import { countLimitHit, limitMs, type Limits } from '../core/limits.js';
 import { HttpError } from './router.js';
 
@@ -78,44 +76,4 @@ export function pathProblem(target: string): string | undefined {
     if (/[\\\x00-\x1f\x7f]/.test(decoded)) return 'escaped backslash or control byte in the path';
   }
   return undefined;
-}
-
-/**
- * Warns about one kind of event at most once per interval: the first one at once, the ones
- * that follow within the interval as a single line with their count when it ends.
- */
-export class ThrottledWarn {
-  private readonly pending = new Map<string, { count: number; fields: object; timer: NodeJS.Timeout }>();
-
-  constructor(
-    private readonly log: Logger,
-    private readonly intervalMs: number,
-  ) {}
-
-  warn(kind: string, fields: object, msg: string): void {
-    const p = this.pending.get(kind);
-    if (p) {
-      p.count++;
-      p.fields = fields;
-      return;
-    }
-    this.log.warn({ ...fields, kind }, msg);
-    const entry = {
-      count: 0,
-      fields,
-      timer: setTimeout(() => {
-        this.pending.delete(kind);
-        if (entry.count > 0) {
-          this.log.warn({ ...entry.fields, kind, count: entry.count }, `${msg} (repeated)`);
-        }
-      }, this.intervalMs),
-    };
-    entry.timer.unref();
-    this.pending.set(kind, entry);
-  }
-
-  stop(): void {
-    for (const p of this.pending.values()) clearTimeout(p.timer);
-    this.pending.clear();
-  }
 }

@@ -17,7 +17,8 @@ import type { Config, Listen } from '../config/types.js';
 import { countLimitHit, limitMs, type LimitName, type Limits } from '../core/limits.js';
 import { addressList, httpClientIp, normalizeIp } from '../net.js';
 import { safeEqual } from '../core/secrets.js';
-import { pathProblem, ThrottledWarn } from './bounds.js';
+import { ThrottledWarn } from '../log.js';
+import { pathProblem } from './bounds.js';
 import { HttpError, type HttpRouter } from './router.js';
 
 export interface HttpFront {

@@ -104,13 +104,13 @@ test('tcp listener: max_connections_per_ip — the next socket from that address
     assert.equal(lines[0]?.['limit'], 'max_connections_per_ip');
     assert.equal(lines[0]?.['ip'], '127.0.0.1');
     assert.equal(lines[0]?.['proto'], 'test');
-    assert.equal(lines[0]?.['refused'], 1);
+    assert.equal(lines[0]?.['count'], 1);
     // The others are told as one count when the period ends.
     const deadline = Date.now() + 12_000;
     while (refusals().length < logged + 2 && Date.now() < deadline) await settle();
     const summary = refusals()[logged + 1];
     assert.equal(summary?.['ip'], '127.0.0.1');
-    assert.equal(summary?.['refused'], 20);
+    assert.equal(summary?.['count'], 20);
 
     // A socket that leaves frees its place.
     clients[0]?.socket.destroy();

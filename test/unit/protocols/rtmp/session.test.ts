@@ -446,6 +446,11 @@ test('rtmp session: an invalid stream name is refused without asking the manager
   assert.deepEqual(publish.server.statuses(), [
     ['error', 'NetStream.Publish.BadName', "invalid stream name 'api/x'"],
   ]);
+  // A hostile name is quoted back shortened, not 200,000 characters into the log and the reply.
+  const long = connected();
+  long.server.take(long.machine.receive(cmd('publish', 2, null, 'x'.repeat(200_000))));
+  const [, , description] = long.server.statuses()[0] ?? [];
+  assert.equal(description, `invalid stream name 'live/${'x'.repeat(59)}… (200005 characters)'`);
 });
 
 test('rtmp session: one play or publish per connection', () => {
