@@ -177,7 +177,9 @@ function announce(
     urls['obs_stream_key'] = 'cam1';
     urls['play_published'] = `rtmp://${r}:${rtmpPort}/${template.prefixes[0] ?? template.name}/cam1`;
   }
-  log.info({ config: file ?? '<embedded>', listen: addresses, urls }, 'streamgate is running');
+  // Says whether the built JavaScript or the TypeScript sources run (bin/streamgate.js decides).
+  const runtime = import.meta.url.endsWith('.ts') ? 'sources' : 'compiled';
+  log.info({ config: file ?? '<embedded>', runtime, listen: addresses, urls }, 'streamgate is running');
 }
 
 async function main(): Promise<number> {

@@ -5,8 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import type { HttpRouter } from '../http/router.js';
 import { pathPattern } from '../http/router.js';
+// The page ships as source files beside this module; the built server reads them from there too.
+import { PACKAGE_ROOT } from '../package-info.js';
 
 interface Asset {
   body: Buffer;
@@ -17,11 +20,11 @@ function load(): Record<string, Asset> {
   const require = createRequire(import.meta.url);
   return {
     '/admin/': {
-      body: readFileSync(new URL('./admin.html', import.meta.url)),
+      body: readFileSync(join(PACKAGE_ROOT, 'src/admin/admin.html')),
       type: 'text/html; charset=utf-8',
     },
     '/admin/admin.js': {
-      body: readFileSync(new URL('./admin.js', import.meta.url)),
+      body: readFileSync(join(PACKAGE_ROOT, 'src/admin/admin.js')),
       type: 'text/javascript; charset=utf-8',
     },
     '/admin/hls.min.js': {

@@ -5,7 +5,7 @@
  * new sessions reuses warm connections, and each call is bounded by one deadline covering
  * connect and response (3 s by default, §1.2); a slow backend only delays its own callers.
  */
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../package-info.js';
 import { Agent, type Dispatcher } from 'undici';
 import type { AuthSpec } from '../config/types.js';
 import {
@@ -19,19 +19,8 @@ import {
   type AuthRequest,
 } from './backend.js';
 
-function readVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-      version?: unknown;
-    };
-    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
-
 /** AUTH-SPEC §1.2: an identifiable User-Agent towards the backend. */
-export const USER_AGENT = `streamgate/${readVersion()}`;
+export const USER_AGENT = `streamgate/${packageVersion()}`;
 
 const sharedAgents = new Map<number, Agent>();
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
@@ -94,3 +94,28 @@ test(
     }
   },
 );
+
+test('cli: after npm run build the command runs the compiled server, and sources edited since fall back to them', async (t) => {
+  const root = new URL('../..', import.meta.url).pathname;
+  const build = spawnSync('npm', ['run', 'build', '--silent'], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
+  assert.equal(build.status, 0, build.stderr);
+  const compiled = await startStreamgate('stream demo { input publish://; }');
+  t.after(() => compiled.stop());
+  assert.equal(runtimeOf(compiled.logs), 'compiled');
+
+  // A source newer than the build: the build is stale, so the sources run instead.
+  const now = new Date();
+  utimesSync(join(root, 'src/clock.ts'), now, now);
+  const edited = await startStreamgate('stream demo { input publish://; }');
+  t.after(() => edited.stop());
+  assert.equal(runtimeOf(edited.logs), 'sources');
+});
+
+function runtimeOf(logs: string[]): string | undefined {
+  const running = logs.find((l) => l.includes('streamgate is running')) ?? '{}';
+  return (JSON.parse(running) as { runtime?: string }).runtime;
+}
