@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { checkJwt } from '../../src/tokens/jwt.js';
 import { propertyOf, targets } from '../fuzz/registry.js';
 
 const SEED = 20240611;
@@ -33,4 +34,19 @@ describe('fuzz regression inputs', () => {
       });
     }
   }
+});
+
+/** What each saved input must now produce (test/fixtures/fuzz/README.md tells the story of each). */
+describe('fuzz findings', () => {
+  const text = (path: string): string => readFileSync(new URL(path, FIXTURES), 'utf8');
+
+  test('jwt: an alg naming an Object.prototype member is refused, not a TypeError from createHmac', () => {
+    const r = checkJwt(text('jwt/alg-constructor.txt'), { secrets: ['s3cret'] }, { now: 0 });
+    assert.deepEqual(r.ok ? 'ok' : r.reason, 'alg_not_allowed');
+  });
+
+  test('jwt: an alg object whose toString is data is malformed, not a TypeError from String()', () => {
+    const r = checkJwt(text('jwt/alg-object-tostring.txt'), { secrets: ['s3cret'] }, { now: 0 });
+    assert.deepEqual(r.ok ? 'ok' : r.reason, 'malformed');
+  });
 });
