@@ -173,6 +173,24 @@ const muxCaseArb: fc.Arbitrary<MuxCase> = fc
     return { tracks, frames: frames.filter((f) => f.data.length > 0) };
   });
 
+/**
+ * A case whose keyframes also carry an in-band SPS just over 64 KiB: more than the 16-bit
+ * length fields of avcC/hvcC hold, which the demuxer builds its configuration into.
+ */
+const oversizedParamsArb: fc.Arbitrary<MuxCase> = fc
+  .tuple(
+    muxCaseArb.filter((c) => c.tracks.video !== undefined),
+    fc.integer({ min: 0xfffc, max: 0x10004 }),
+  )
+  .map(([c, size]) => {
+    const header = c.tracks.video?.codec === 'h265' ? [33 << 1, 1] : [0x67];
+    const sps = Buffer.concat([Buffer.from(header), Buffer.alloc(size - header.length, 0x11)]);
+    const frames = c.frames.map((f) =>
+      f.kind === 'video' && f.keyframe ? { ...f, data: Buffer.concat([nalsToAvcc([sps]), f.data]) } : f,
+    );
+    return { ...c, frames };
+  });
+
 function mux(c: MuxCase): Buffer {
   const muxer = new TsMuxer(c.tracks);
   return Buffer.concat(c.frames.map((f) => muxer.mux(f)));
@@ -195,6 +213,10 @@ function checkFrames(events: readonly DemuxEvent[]): void {
   const lastDts: Record<string, number> = {};
   for (const e of events) {
     if (e.kind === 'tracks') {
+      // A new codec is a new track (the PMT replaced the stream): its timeline starts afresh.
+      for (const kind of ['video', 'audio'] as const) {
+        if (e.tracks[kind]?.codec !== tracks?.[kind]?.codec) delete lastDts[kind];
+      }
       tracks = e.tracks;
       continue;
     }
@@ -230,6 +252,7 @@ export const mpegtsTargets = [
           prefixOf(FIXTURES[0] as Buffer, 60 * TS_PACKET_SIZE),
           prefixOf(FIXTURES[1] as Buffer, 60 * TS_PACKET_SIZE),
           muxCaseArb.map(mux),
+          oversizedParamsArb.map(mux),
         );
         return fc.oneof(
           { weight: 1, arbitrary: rawBytes(2000) },

@@ -86,6 +86,11 @@ function applyEdits(packets: readonly Buffer[], edits: readonly [number, string]
   return out;
 }
 
+/** A saved input: RTP packets in RTSP interleaved framing (`$`, channel, length), as a TCP publisher sends them. */
+function packetsOf(file: Buffer): Buffer[] {
+  return new RtspReader().push(file).flatMap((item) => (item.kind === 'interleaved' ? [item.payload] : []));
+}
+
 // ---------------------------------------------------------------------------------------------
 // H.264
 
@@ -98,9 +103,18 @@ const accessUnitsArb = fc.array(fc.array(h264NalArb, { minLength: 1, maxLength: 
   maxLength: 6,
 });
 
+/** Access units, sometimes led by a parameter set pair whose SPS is over the 64 KiB an avcC length holds. */
+const unitsWithParamsArb = fc
+  .tuple(accessUnitsArb, fc.option(fc.integer({ min: 0xfff0, max: 0x10010 })))
+  .map(([units, big]) =>
+    big === null
+      ? units
+      : [[Buffer.concat([Buffer.of(0x67), Buffer.alloc(big, 0x11)]), Buffer.of(0x68, 0xce)], ...units],
+  );
+
 const packetizedH264 = fc
   .record({
-    units: accessUnitsArb,
+    units: unitsWithParamsArb,
     maxPayload: fc.integer({ min: 3, max: 1500 }),
     initialSequence: fc.nat({ max: 0xffff }),
     timestamp: fc.nat({ max: 0xffffffff }),
@@ -207,7 +221,7 @@ export const rtpTargets = [
     }),
     check: ({ config, packets }) => checkH264(config, packets),
     unitRuns: 80,
-    replay: (file) => checkH264(undefined, [file]),
+    replay: (file) => checkH264(undefined, packetsOf(file)),
   }),
   defineTarget({
     name: 'rtp-h264-roundtrip',
@@ -247,7 +261,7 @@ export const rtpTargets = [
       packets: packetSequence(fc.oneof(capturedRun(CAPTURED.aac, 20), packetizedAac)),
     }),
     check: ({ options, packets }) => checkAac(options, packets),
-    replay: (file) => checkAac({ sizeLength: 13, indexLength: 3, indexDeltaLength: 3 }, [file]),
+    replay: (file) => checkAac({ sizeLength: 13, indexLength: 3, indexDeltaLength: 3 }, packetsOf(file)),
   }),
   defineTarget({
     name: 'rtp-aac-roundtrip',

@@ -215,6 +215,8 @@ const SDP_LINES = [
   'a=rtpmap:96 H264/99999999999999999999',
   'a=fmtp:96 packetization-mode=1;sprop-parameter-sets=Z0LADdoFB+wEQAAAAwBAAAAMo8UKqA==,aM4PyA==',
   'a=fmtp:96 sprop-parameter-sets=Z0LADdo=,aM4PyA==,,=,!!',
+  // More SPS than the 5-bit count of an avcC holds.
+  `a=fmtp:96 sprop-parameter-sets=${'Z0LADdo=,'.repeat(33)}aM4PyA==`,
   'a=fmtp:97 mode=AAC-hbr;sizelength=13;indexlength=3;indexdeltalength=3;config=1190',
   'a=fmtp:97 sizelength=16;indexlength=-13;indexdeltalength=1e9;config=12',
   'a=fmtp:97 sizelength=0.5;config=f8',
@@ -243,7 +245,14 @@ function checkSdp(text: string): void {
       assert.ok(desc.media.length <= 16, `${desc.media.length} media sections`);
       const announced = announcedTracks(desc);
       const config = announced.tracks.video?.config;
-      if (config) assert.ok(parseAvcC(config), 'announcedTracks built an avcC that parseAvcC cannot read');
+      if (config) {
+        // avcCFromSprop builds a record only from SPS and PPS both present: both must read back.
+        const cfg = parseAvcC(config);
+        assert.ok(
+          cfg && cfg.sps.length > 0 && cfg.pps.length > 0,
+          'announcedTracks built an avcC without its SPS or PPS',
+        );
+      }
       // What ANNOUNCE accepts, the record path must be able to set up.
       const audio = announced.audio;
       if (audio) expectNoThrow(() => new AacDepacketizer(audio));

@@ -7,7 +7,13 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { parseAvcC } from '../../src/media/h264.js';
+import { TsDemuxer } from '../../src/media/mpegts/index.js';
 import { checkJwt } from '../../src/tokens/jwt.js';
+import { H264Depacketizer } from '../../protocols/rtsp/wire/h264-rtp.js';
+import { RtspReader } from '../../protocols/rtsp/wire/message.js';
+import { parseRtp } from '../../protocols/rtsp/wire/rtp.js';
+import { announcedTracks, parseSdp } from '../../protocols/rtsp/wire/sdp.js';
 import { propertyOf, targets } from '../fuzz/registry.js';
 
 const SEED = 20240611;
@@ -38,7 +44,8 @@ describe('fuzz regression inputs', () => {
 
 /** What each saved input must now produce (test/fixtures/fuzz/README.md tells the story of each). */
 describe('fuzz findings', () => {
-  const text = (path: string): string => readFileSync(new URL(path, FIXTURES), 'utf8');
+  const bytes = (path: string): Buffer => readFileSync(new URL(path, FIXTURES));
+  const text = (path: string): string => bytes(path).toString('utf8');
 
   test('jwt: an alg naming an Object.prototype member is refused, not a TypeError from createHmac', () => {
     const r = checkJwt(text('jwt/alg-constructor.txt'), { secrets: ['s3cret'] }, { now: 0 });
@@ -48,5 +55,29 @@ describe('fuzz findings', () => {
   test('jwt: an alg object whose toString is data is malformed, not a TypeError from String()', () => {
     const r = checkJwt(text('jwt/alg-object-tostring.txt'), { secrets: ['s3cret'] }, { now: 0 });
     assert.deepEqual(r.ok ? 'ok' : r.reason, 'malformed');
+  });
+
+  test('ts-demux: an in-band SPS over 64 KiB is left out of the avcC instead of a RangeError from the demuxer', () => {
+    const d = new TsDemuxer();
+    const events = [...d.push(bytes('ts-demux/oversized-sps.ts')), ...d.flush()];
+    const frames = events.filter((e) => e.kind === 'frame');
+    assert.equal(frames.length, 2, 'both pictures still come out');
+  });
+
+  test('rtp-h264: an SPS over 64 KiB in FU-A fragments is a config-less access unit, not a RangeError', () => {
+    const depacketizer = new H264Depacketizer();
+    const packets = new RtspReader().push(bytes('rtp-h264/oversized-sps.bin'));
+    const units = packets.flatMap((p) =>
+      p.kind === 'interleaved' ? depacketizer.push(parseRtp(p.payload)) : [],
+    );
+    assert.equal(units.length, 1);
+    assert.equal(units[0]?.nals.length, 3);
+  });
+
+  test('sdp-parse: 32 SPS in sprop-parameter-sets give an avcC with 31 of them and the PPS', () => {
+    const config = announcedTracks(parseSdp(text('sdp-parse/32-sps.sdp'))).tracks.video?.config;
+    const cfg = config && parseAvcC(config);
+    assert.equal(cfg?.sps.length, 31);
+    assert.equal(cfg?.pps.length, 1);
   });
 });
