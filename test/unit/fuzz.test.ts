@@ -80,4 +80,10 @@ describe('fuzz findings', () => {
     assert.equal(cfg?.sps.length, 31);
     assert.equal(cfg?.pps.length, 1);
   });
+
+  test('ts-demux: a held-back frame of a track the PMT then changes is dropped, not emitted without its track', () => {
+    const d = new TsDemuxer();
+    const events = [...d.push(bytes('ts-demux/pmt-change-pending-frame.ts')), ...d.flush()];
+    assert.deepEqual(events, []);
+  });
 });

@@ -268,14 +268,24 @@ export class TsDemuxer {
       this.sps = [];
       this.pps = [];
       this.tracksDirty = true;
+      this.dropPending('video');
     }
     const audioCodec = audioPid === undefined ? undefined : found.get(audioPid)?.codec;
     if (this.audio && this.audio.codec !== audioCodec) {
       this.audio = undefined;
       this.tracksDirty = true;
+      this.dropPending('audio');
     }
     this.videoPid = videoPid;
     this.audioPid = audioPid;
+  }
+
+  /**
+   * Held-back frames of a track the PMT just removed or changed: the tracks event that
+   * `start()` emits would not describe them.
+   */
+  private dropPending(kind: Frame['kind']): void {
+    this.pending = this.pending.filter((f) => f.kind !== kind);
   }
 
   // ---- PES ---------------------------------------------------------------------------
