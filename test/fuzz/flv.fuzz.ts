@@ -248,12 +248,8 @@ export const flvTargets = [
         () => checkToFrames(tags),
       );
     },
-    replay: (file) => {
-      checkToFrames([
-        { type: 9, timestamp: 0, data: file },
-        { type: 8, timestamp: 0, data: file },
-      ]);
-    },
+    // Saved inputs are FLV files: the tag bodies in order, with their types and timestamps.
+    replay: (file) => checkToFrames(new FlvReader().push(file)),
   }),
   defineTarget({
     name: 'flv-roundtrip',

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { FlvReader, FlvToFrames } from '../../src/media/flv.js';
 import { parseAvcC } from '../../src/media/h264.js';
 import { TsDemuxer } from '../../src/media/mpegts/index.js';
 import { checkJwt } from '../../src/tokens/jwt.js';
@@ -85,5 +86,17 @@ describe('fuzz findings', () => {
     const d = new TsDemuxer();
     const events = [...d.push(bytes('ts-demux/pmt-change-pending-frame.ts')), ...d.flush()];
     assert.deepEqual(events, []);
+  });
+
+  test('flv-tags: a negative CompositionTime gives pts = dts, not a frame shown before it is decoded', () => {
+    const demux = new FlvToFrames();
+    const frames = new FlvReader()
+      .push(bytes('flv-tags/negative-cts.flv'))
+      .flatMap((t) => (t.type === 9 ? [demux.video(t.timestamp, t.data).frame] : []))
+      .filter((f) => f !== undefined);
+    assert.deepEqual(
+      frames.map((f) => [f.dts, f.pts]),
+      [[40 * 90, 40 * 90]],
+    );
   });
 });
