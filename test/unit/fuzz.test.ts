@@ -12,6 +12,7 @@ import { parseAvcC } from '../../src/media/h264.js';
 import { TsDemuxer } from '../../src/media/mpegts/index.js';
 import { checkJwt } from '../../src/tokens/jwt.js';
 import { H264Depacketizer } from '../../protocols/rtsp/wire/h264-rtp.js';
+import { RtspProtocolError } from '../../protocols/rtsp/wire/errors.js';
 import { RtspReader } from '../../protocols/rtsp/wire/message.js';
 import { parseRtp } from '../../protocols/rtsp/wire/rtp.js';
 import { announcedTracks, parseSdp } from '../../protocols/rtsp/wire/sdp.js';
@@ -98,5 +99,10 @@ describe('fuzz findings', () => {
       frames.map((f) => [f.dts, f.pts]),
       [[40 * 90, 40 * 90]],
     );
+  });
+
+  test('rtsp-reader: a head with a bad start line is refused before its body arrives, in one piece or many', () => {
+    const input = bytes('rtsp-reader/bad-start-line-waits-for-body.bin');
+    assert.throws(() => new RtspReader().push(input), RtspProtocolError);
   });
 });

@@ -110,6 +110,11 @@ function readItem(buf: Buffer): { item: RtspItem; used: number } | undefined {
   if (length > MAX_BODY_BYTES) {
     throw new RtspProtocolError(`body of ${length} bytes exceeds ${MAX_BODY_BYTES}`, 413);
   }
+  // Checked before waiting for the body, so garbage with a Content-Length is refused at once,
+  // as it is when the head arrives in pieces (checkPartialHead).
+  if (!REQUEST_LINE.test(first) && !STATUS_LINE.test(first)) {
+    throw new RtspProtocolError(`not an rtsp/1.0 message: '${printable(first)}'`);
+  }
   const total = head.end + head.sep + length;
   if (buf.length < total) return undefined;
   const body = Buffer.from(buf.subarray(head.end + head.sep, total));
