@@ -13,7 +13,6 @@ import {
   type Amf0Object,
   type Amf0Value,
 } from '../../src/media/amf0.js';
-import { ChunkReader } from '../../protocols/rtmp/wire/chunk-reader.js';
 import { FlvReader } from '../../src/media/flv.js';
 import {
   assertBounded,
@@ -24,6 +23,7 @@ import {
   rawBytes,
   withinBudget,
 } from './support.js';
+import { newChunkReader } from './readers.js';
 
 const stringArb = fc.oneof(
   { weight: 8, arbitrary: fc.string({ unit: 'grapheme', maxLength: 20 }) },
@@ -81,8 +81,8 @@ function nodeCount(v: Amf0Value): number {
 
 /** AMF0 the peers really send: RTMP commands, onMetaData of the captures and of the FLV fixture. */
 const CAPTURED: readonly Buffer[] = [
-  ...new ChunkReader().push(fixture('test/fixtures/rtmp/ffmpeg-publish.bin')),
-  ...new ChunkReader().push(fixture('test/fixtures/rtmp/ffmpeg-play.bin')),
+  ...newChunkReader().push(fixture('test/fixtures/rtmp/ffmpeg-publish.bin')),
+  ...newChunkReader().push(fixture('test/fixtures/rtmp/ffmpeg-play.bin')),
 ]
   .filter((m) => m.type === 20 || m.type === 18)
   .map((m) => m.payload)

@@ -6,12 +6,13 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { encodeAmf0 } from '../../src/media/amf0.js';
-import { ChunkReader, type RtmpMessage } from '../../protocols/rtmp/wire/chunk-reader.js';
+import type { RtmpMessage } from '../../protocols/rtmp/wire/chunk-reader.js';
 import { encodeMessage } from '../../protocols/rtmp/wire/chunk-writer.js';
 import { RtmpProtocolError } from '../../protocols/rtmp/wire/errors.js';
 import { HANDSHAKE_PACKET_BYTES, ServerHandshake } from '../../protocols/rtmp/wire/handshake.js';
 import { command, decodeCommand, MessageType, setChunkSize } from '../../protocols/rtmp/wire/messages.js';
 import { amf0ValueArb } from './amf0.fuzz.js';
+import { newChunkReader } from './readers.js';
 import {
   type Chunking,
   assertBounded,
@@ -31,10 +32,7 @@ const PUBLISH = fixture('test/fixtures/rtmp/ffmpeg-publish.bin');
 const PLAY = fixture('test/fixtures/rtmp/ffmpeg-play.bin');
 
 /** The messages of the ffmpeg captures: real payloads (AMF0 commands, FLV tag bodies) to re-chunk. */
-const CAPTURED: readonly RtmpMessage[] = [
-  ...new ChunkReader().push(PUBLISH),
-  ...new ChunkReader().push(PLAY),
-];
+const CAPTURED: readonly RtmpMessage[] = [...newChunkReader().push(PUBLISH), ...newChunkReader().push(PLAY)];
 
 // ---------------------------------------------------------------------------------------------
 // A test-side chunk stream writer that uses every header type (the server's own writer only
@@ -255,7 +253,7 @@ function assertSameMessages(
 
 /** Pushes `chunks` until the reader refuses; the messages before that and whether it refused. */
 function readAll(chunks: readonly Buffer[]): { messages: RtmpMessage[]; refused: boolean } {
-  const reader = new ChunkReader();
+  const reader = newChunkReader();
   const messages: RtmpMessage[] = [];
   const done = expectOnly([RtmpProtocolError], () => {
     for (const c of chunks) messages.push(...reader.push(c));

@@ -14,7 +14,6 @@ import {
 } from '../../protocols/rtsp/wire/aac-rtp.js';
 import { RtspProtocolError } from '../../protocols/rtsp/wire/errors.js';
 import { H264Depacketizer, H264Packetizer } from '../../protocols/rtsp/wire/h264-rtp.js';
-import { RtspReader } from '../../protocols/rtsp/wire/message.js';
 import { parseRtp, parseSenderReports, writeRtp, writeSenderReport } from '../../protocols/rtsp/wire/rtp.js';
 import {
   applyMutations,
@@ -28,11 +27,12 @@ import {
   rawBytes,
   withinBudget,
 } from './support.js';
+import { newRtspReader } from './readers.js';
 
 /** RTP and RTCP packets of the ffmpeg RTSP publish capture, by interleaved channel. */
 const CAPTURED = (() => {
   const byChannel = new Map<number, Buffer[]>();
-  for (const item of new RtspReader().push(fixture('test/fixtures/rtsp/ffmpeg-publish-tcp.bin'))) {
+  for (const item of newRtspReader().push(fixture('test/fixtures/rtsp/ffmpeg-publish-tcp.bin'))) {
     if (item.kind !== 'interleaved') continue;
     byChannel.set(item.channel, [...(byChannel.get(item.channel) ?? []), Buffer.from(item.payload)]);
   }
@@ -88,7 +88,9 @@ function applyEdits(packets: readonly Buffer[], edits: readonly [number, string]
 
 /** A saved input: RTP packets in RTSP interleaved framing (`$`, channel, length), as a TCP publisher sends them. */
 function packetsOf(file: Buffer): Buffer[] {
-  return new RtspReader().push(file).flatMap((item) => (item.kind === 'interleaved' ? [item.payload] : []));
+  return newRtspReader()
+    .push(file)
+    .flatMap((item) => (item.kind === 'interleaved' ? [item.payload] : []));
 }
 
 // ---------------------------------------------------------------------------------------------

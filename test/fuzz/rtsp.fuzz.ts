@@ -12,10 +12,7 @@ import { AacDepacketizer } from '../../protocols/rtsp/wire/aac-rtp.js';
 import { RtspProtocolError } from '../../protocols/rtsp/wire/errors.js';
 import { parseBasicAuth, parseCSeq, parseSession } from '../../protocols/rtsp/wire/headers.js';
 import {
-  MAX_BODY_BYTES,
-  MAX_HEAD_BYTES,
   type RtspItem,
-  RtspReader,
   interleavedHeader,
   reasonPhrase,
   writeRequest,
@@ -47,6 +44,7 @@ import {
   tokenSoup,
   withinBudget,
 } from './support.js';
+import { newRtspReader, RTSP_MAX_BUFFERED } from './readers.js';
 
 const CAPTURE = fixture('test/fixtures/rtsp/ffmpeg-publish-tcp.bin');
 const ANNOUNCE_SDP = fixture('test/fixtures/rtsp/ffmpeg-announce.sdp').toString('utf8');
@@ -145,16 +143,13 @@ function assertItem(item: RtspItem | undefined, w: Written): void {
   }
 }
 
-/** The most a reader may hold back: a whole head plus a whole body, or one interleaved frame. */
-const MAX_BUFFERED = MAX_HEAD_BYTES + 4 + MAX_BODY_BYTES;
-
 function readAll(chunks: readonly Buffer[]): { items: RtspItem[]; refused: boolean } {
-  const reader = new RtspReader();
+  const reader = newRtspReader();
   const items: RtspItem[] = [];
   const done = expectOnly([RtspProtocolError], () => {
     for (const c of chunks) {
       items.push(...reader.push(c));
-      assert.ok(reader.buffered <= MAX_BUFFERED, `reader holds ${reader.buffered} bytes`);
+      assert.ok(reader.buffered <= RTSP_MAX_BUFFERED, `reader holds ${reader.buffered} bytes`);
     }
     return true;
   });

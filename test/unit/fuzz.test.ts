@@ -13,7 +13,7 @@ import { TsDemuxer } from '../../src/media/mpegts/index.js';
 import { checkJwt } from '../../src/tokens/jwt.js';
 import { H264Depacketizer } from '../../protocols/rtsp/wire/h264-rtp.js';
 import { RtspProtocolError } from '../../protocols/rtsp/wire/errors.js';
-import { RtspReader } from '../../protocols/rtsp/wire/message.js';
+import { newRtspReader } from '../fuzz/readers.js';
 import { parseRtp } from '../../protocols/rtsp/wire/rtp.js';
 import { announcedTracks, parseSdp } from '../../protocols/rtsp/wire/sdp.js';
 import { propertyOf, targets } from '../fuzz/registry.js';
@@ -68,7 +68,7 @@ describe('fuzz findings', () => {
 
   test('rtp-h264: an SPS over 64 KiB in FU-A fragments is a config-less access unit, not a RangeError', () => {
     const depacketizer = new H264Depacketizer();
-    const packets = new RtspReader().push(bytes('rtp-h264/oversized-sps.bin'));
+    const packets = newRtspReader().push(bytes('rtp-h264/oversized-sps.bin'));
     const units = packets.flatMap((p) =>
       p.kind === 'interleaved' ? depacketizer.push(parseRtp(p.payload)) : [],
     );
@@ -103,6 +103,6 @@ describe('fuzz findings', () => {
 
   test('rtsp-reader: a head with a bad start line is refused before its body arrives, in one piece or many', () => {
     const input = bytes('rtsp-reader/bad-start-line-waits-for-body.bin');
-    assert.throws(() => new RtspReader().push(input), RtspProtocolError);
+    assert.throws(() => newRtspReader().push(input), RtspProtocolError);
   });
 });
