@@ -51,9 +51,9 @@ function escapeRbsp(body: Uint8Array): Buffer {
 }
 
 const nal264 = (type: number, maxBody = 300): fc.Arbitrary<Buffer> =>
-  fc.uint8Array({ maxLength: maxBody }).map((b) => Buffer.concat([Buffer.of(0x60 | type), escapeRbsp(b)]));
+  rawBytes(maxBody).map((b) => Buffer.concat([Buffer.of(0x60 | type), escapeRbsp(b)]));
 const nal265 = (type: number, maxBody = 300): fc.Arbitrary<Buffer> =>
-  fc.uint8Array({ maxLength: maxBody }).map((b) => Buffer.concat([Buffer.of(type << 1, 1), escapeRbsp(b)]));
+  rawBytes(maxBody).map((b) => Buffer.concat([Buffer.of(type << 1, 1), escapeRbsp(b)]));
 
 interface MuxCase {
   tracks: Tracks;
@@ -249,10 +249,10 @@ export const mpegtsTargets = [
     arbitrary: fc.record({
       bytes: (() => {
         const valid = fc.oneof(
-          prefixOf(FIXTURES[0] as Buffer, 60 * TS_PACKET_SIZE),
-          prefixOf(FIXTURES[1] as Buffer, 60 * TS_PACKET_SIZE),
-          muxCaseArb.map(mux),
-          oversizedParamsArb.map(mux),
+          { weight: 10, arbitrary: prefixOf(FIXTURES[0] as Buffer, 60 * TS_PACKET_SIZE) },
+          { weight: 10, arbitrary: prefixOf(FIXTURES[1] as Buffer, 60 * TS_PACKET_SIZE) },
+          { weight: 10, arbitrary: muxCaseArb.map(mux) },
+          { weight: 1, arbitrary: oversizedParamsArb.map(mux) },
         );
         return fc.oneof(
           { weight: 1, arbitrary: rawBytes(2000) },

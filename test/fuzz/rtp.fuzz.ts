@@ -93,37 +93,56 @@ function packetsOf(file: Buffer): Buffer[] {
     .flatMap((item) => (item.kind === 'interleaved' ? [item.payload] : []));
 }
 
+/**
+ * The packetizers' payload limit: tiny ones (one byte per fragment) now and then, MTU-sized
+ * mostly, since a tiny limit turns one access unit into thousands of packets.
+ */
+const maxPayloadArb = (min: number): fc.Arbitrary<number> =>
+  fc.oneof(
+    { weight: 1, arbitrary: fc.integer({ min, max: 16 }) },
+    { weight: 6, arbitrary: fc.integer({ min: 17, max: 1500 }) },
+  );
+
 // ---------------------------------------------------------------------------------------------
 // H.264
 
-const h264NalArb = fc
-  .tuple(fc.integer({ min: 1, max: 23 }), fc.integer({ min: 0, max: 3 }), rawBytes(3000))
-  .map(([type, nri, body]) => Buffer.concat([Buffer.of((nri << 5) | type), body]));
+const h264NalArb = (maxBody: number): fc.Arbitrary<Buffer> =>
+  fc
+    .tuple(fc.integer({ min: 1, max: 23 }), fc.integer({ min: 0, max: 3 }), rawBytes(maxBody))
+    .map(([type, nri, body]) => Buffer.concat([Buffer.of((nri << 5) | type), body]));
 
-const accessUnitsArb = fc.array(fc.array(h264NalArb, { minLength: 1, maxLength: 5 }), {
-  minLength: 1,
-  maxLength: 6,
-});
+const accessUnitsArb = (maxNal: number): fc.Arbitrary<Buffer[][]> =>
+  fc.array(fc.array(h264NalArb(maxNal), { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 6 });
 
-/** Access units, sometimes led by a parameter set pair whose SPS is over the 64 KiB an avcC length holds. */
-const unitsWithParamsArb = fc
-  .tuple(accessUnitsArb, fc.option(fc.integer({ min: 0xfff0, max: 0x10010 })))
-  .map(([units, big]) =>
-    big === null
-      ? units
-      : [[Buffer.concat([Buffer.of(0x67), Buffer.alloc(big, 0x11)]), Buffer.of(0x68, 0xce)], ...units],
-  );
-
-const packetizedH264 = fc
-  .record({
-    units: unitsWithParamsArb,
-    maxPayload: fc.integer({ min: 3, max: 1500 }),
+/**
+ * Access units with a payload limit; NAL units stay within 40 packets each, so a one-byte limit
+ * does not turn an input into thousands of packets.
+ */
+const h264StreamArb = maxPayloadArb(3).chain((maxPayload) =>
+  fc.record({
+    units: accessUnitsArb(Math.min(3000, 40 * (maxPayload - 2))),
+    maxPayload: fc.constant(maxPayload),
     initialSequence: fc.nat({ max: 0xffff }),
     timestamp: fc.nat({ max: 0xffffffff }),
-  })
-  .map(({ units, maxPayload, initialSequence, timestamp }) => {
-    const p = new H264Packetizer({ payloadType: 96, ssrc: 1, initialSequence, maxPayload });
-    return units.flatMap((nals, i) => p.packetize(nals, (timestamp + i * 3000) >>> 0));
+  }),
+);
+
+/** Access units, sometimes led by a parameter set pair whose SPS is over the 64 KiB an avcC length holds. */
+const packetizedH264 = fc
+  .tuple(h264StreamArb, fc.option(fc.integer({ min: 0xfff0, max: 0x10010 }), { freq: 30 }))
+  .map(([{ units, maxPayload, initialSequence, timestamp }, big]) => {
+    const withParams =
+      big === null
+        ? units
+        : [[Buffer.concat([Buffer.of(0x67), Buffer.alloc(big, 0x11)]), Buffer.of(0x68, 0xce)], ...units];
+    // A parameter set that large goes out in MTU-sized fragments, whatever the other packets use.
+    const p = new H264Packetizer({
+      payloadType: 96,
+      ssrc: 1,
+      initialSequence,
+      maxPayload: big === null ? maxPayload : 1400,
+    });
+    return withParams.flatMap((nals, i) => p.packetize(nals, (timestamp + i * 3000) >>> 0));
   });
 
 const avcCArb = fc.oneof(
@@ -190,7 +209,7 @@ const aacFramesArb = fc.array(
 const packetizedAac = fc
   .record({
     frames: aacFramesArb,
-    maxPayload: fc.integer({ min: 5, max: 1500 }),
+    maxPayload: maxPayloadArb(5),
     initialSequence: fc.nat({ max: 0xffff }),
     timestamp: fc.nat({ max: 0xffffffff }),
   })
@@ -229,12 +248,7 @@ export const rtpTargets = [
     name: 'rtp-h264-roundtrip',
     property:
       'H264Packetizer (single NAL and FU-A, any MTU, sequence wrap) → parseRtp → H264Depacketizer gives every access unit back',
-    arbitrary: fc.record({
-      units: accessUnitsArb,
-      maxPayload: fc.integer({ min: 3, max: 1500 }),
-      initialSequence: fc.nat({ max: 0xffff }),
-      timestamp: fc.nat({ max: 0xffffffff }),
-    }),
+    arbitrary: h264StreamArb,
     check: ({ units, maxPayload, initialSequence, timestamp }) => {
       const packetizer = new H264Packetizer({ payloadType: 96, ssrc: 7, initialSequence, maxPayload });
       const depacketizer = new H264Depacketizer();
@@ -271,7 +285,7 @@ export const rtpTargets = [
       'AacPacketizer (whole and fragmented AUs) → parseRtp → AacDepacketizer gives every frame and timestamp back',
     arbitrary: fc.record({
       frames: aacFramesArb,
-      maxPayload: fc.integer({ min: 5, max: 1500 }),
+      maxPayload: maxPayloadArb(5),
       initialSequence: fc.nat({ max: 0xffff }),
       timestamp: fc.nat({ max: 0xffffffff }),
     }),
