@@ -8,7 +8,17 @@ import fc from 'fast-check';
 import { buildAudioSpecificConfig } from '../../src/media/aac.js';
 import { buildAvcC, nalsToAvcc } from '../../src/media/h264.js';
 import { buildHvcC } from '../../src/media/h265.js';
-import { TS_PACKET_SIZE, TsDemuxer, TsMuxer, type DemuxEvent } from '../../src/media/mpegts/index.js';
+import {
+  AUDIO_PID,
+  PMT_PID,
+  StreamType,
+  TS_PACKET_SIZE,
+  TsDemuxer,
+  TsMuxer,
+  VIDEO_PID,
+  crc32,
+  type DemuxEvent,
+} from '../../src/media/mpegts/index.js';
 import type { Frame, Tracks } from '../../src/media/types.js';
 import {
   type Chunking,
@@ -191,6 +201,87 @@ const oversizedParamsArb: fc.Arbitrary<MuxCase> = fc
     return { ...c, frames };
   });
 
+/**
+ * PAT/PMT sections with random contents but a correct CRC, in front of muxed media: byte
+ * mutations of a real table almost always break its CRC, so they never reach the PSI parsers.
+ */
+const psiArb: fc.Arbitrary<Buffer> = fc
+  .tuple(
+    fc.array(
+      fc.record({
+        pid: fc.constantFrom(0, PMT_PID),
+        tableId: fc.constantFrom(0x00, 0x02, 0x42),
+        body: fc.oneof(
+          rawBytes(60),
+          // A PMT body: PCR PID, program_info_length, then stream entries with descriptors.
+          fc
+            .tuple(
+              fc.integer({ min: 0, max: 0xffff }),
+              rawBytes(8),
+              fc.array(
+                fc.tuple(
+                  fc.constantFrom(
+                    StreamType.H264,
+                    StreamType.H265,
+                    StreamType.AAC_ADTS,
+                    StreamType.PES_PRIVATE,
+                    0x03,
+                  ),
+                  fc.constantFrom(VIDEO_PID, AUDIO_PID, 0x1fff, PMT_PID, 0),
+                  fc.oneof(
+                    rawBytes(12),
+                    fc.constant(Buffer.from([0x05, 4, 0x4f, 0x70, 0x75, 0x73, 0x7f, 2, 0x80, 9])),
+                    fc.constant(Buffer.from([0x05, 9, 0x4f, 0x70])),
+                  ),
+                  fc.integer({ min: 0, max: 0xfff }),
+                ),
+                { maxLength: 4 },
+              ),
+            )
+            .map(([pcr, info, streams]) =>
+              Buffer.concat([
+                Buffer.from([pcr >> 8, pcr & 0xff, 0xf0 | (info.length >> 8), info.length & 0xff]),
+                info,
+                ...streams.map(([type, pid, desc, lie]) =>
+                  Buffer.concat([
+                    Buffer.from([
+                      type,
+                      0xe0 | (pid >> 8),
+                      pid & 0xff,
+                      0xf0 | ((lie || desc.length) >> 8),
+                      (lie || desc.length) & 0xff,
+                    ]),
+                    desc,
+                  ]),
+                ),
+              ]),
+            ),
+        ),
+        flags: fc.integer({ min: 0, max: 255 }),
+      }),
+      { minLength: 1, maxLength: 3 },
+    ),
+    muxCaseArb,
+  )
+  .map(([sections, c]) =>
+    Buffer.concat([
+      ...sections.map(({ pid, tableId, body, flags }) => {
+        const s = Buffer.alloc(8 + body.length + 4);
+        s[0] = tableId;
+        s.writeUInt16BE(0xb000 | ((5 + body.length + 4) & 0xfff), 1);
+        s.writeUInt16BE(1, 3);
+        s[5] = flags;
+        body.copy(s, 8);
+        s.writeUInt32BE(crc32(s, 0, s.length - 4), s.length - 4);
+        const packet = Buffer.alloc(TS_PACKET_SIZE, 0xff);
+        packet.set([0x47, 0x40 | (pid >> 8), pid & 0xff, 0x10, 0], 0);
+        s.copy(packet, 5, 0, Math.min(s.length, TS_PACKET_SIZE - 5));
+        return packet;
+      }),
+      mux(c),
+    ]),
+  );
+
 function mux(c: MuxCase): Buffer {
   const muxer = new TsMuxer(c.tracks);
   return Buffer.concat(c.frames.map((f) => muxer.mux(f)));
@@ -253,6 +344,7 @@ export const mpegtsTargets = [
           { weight: 10, arbitrary: prefixOf(FIXTURES[1] as Buffer, 60 * TS_PACKET_SIZE) },
           { weight: 10, arbitrary: muxCaseArb.map(mux) },
           { weight: 1, arbitrary: oversizedParamsArb.map(mux) },
+          { weight: 5, arbitrary: psiArb },
         );
         return fc.oneof(
           { weight: 1, arbitrary: rawBytes(2000) },
