@@ -15,7 +15,7 @@ export interface FuzzTarget {
   readonly arbitrary: fc.Arbitrary<unknown>;
   /** Throws when the property does not hold for `input`. */
   readonly check: (input: unknown) => void;
-  /** Runs in the fixed-seed unit test; heavy targets ask for fewer. Default 100. */
+  /** Weight in the fixed-seed unit test, which scales it to a run count; heavy targets ask for less. Default 100. */
   readonly unitRuns?: number;
   /**
    * Replays a saved input file (test/fixtures/fuzz/<name>/*) through the same check, for the
