@@ -304,10 +304,6 @@ function checkFrames(events: readonly DemuxEvent[]): void {
   const lastDts: Record<string, number> = {};
   for (const e of events) {
     if (e.kind === 'tracks') {
-      // A new codec is a new track (the PMT replaced the stream): its timeline starts afresh.
-      for (const kind of ['video', 'audio'] as const) {
-        if (e.tracks[kind]?.codec !== tracks?.[kind]?.codec) delete lastDts[kind];
-      }
       tracks = e.tracks;
       continue;
     }

@@ -110,4 +110,11 @@ describe('fuzz findings', () => {
     const input = bytes('rtsp-reader/bad-start-line-waits-for-body.bin');
     assert.throws(() => newRtspReader().push(input), RtspProtocolError);
   });
+
+  test('ts-demux: a stream that moves to a new PID continues the timeline instead of going back', () => {
+    const d = new TsDemuxer();
+    const events = [...d.push(bytes('ts-demux/new-pid-restarts-clock.ts')), ...d.flush()];
+    const dts = events.flatMap((e) => (e.kind === 'frame' ? [e.frame.dts] : []));
+    assert.deepEqual(dts, [900_000, 903_000]);
+  });
 });
