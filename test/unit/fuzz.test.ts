@@ -117,4 +117,14 @@ describe('fuzz findings', () => {
     const dts = events.flatMap((e) => (e.kind === 'frame' ? [e.frame.dts] : []));
     assert.deepEqual(dts, [900_000, 903_000]);
   });
+
+  test('rtsp-reader: a 16-letter method is read as a request whether its head arrives whole or in pieces', () => {
+    const input = bytes('rtsp-reader/16-letter-method.bin');
+    const inPieces = newRtspReader();
+    const items = [...input].flatMap((b) => inPieces.push(Buffer.of(b)));
+    assert.deepEqual(
+      items.map((i) => (i.kind === 'request' ? i.request.method : i.kind)),
+      ['AUTHORIZTEARDOWN'],
+    );
+  });
 });
