@@ -221,18 +221,6 @@ const SDP_LINES = [
   'a=recvonly',
 ];
 
-const sdpTextArb = fc.oneof(
-  { weight: 3, arbitrary: mutatedText(fc.constant(ANNOUNCE_SDP)) },
-  { weight: 3, arbitrary: tokenSoup(SDP_LINES, ['\r\n', '\n', '\r\n\r\n', ' ', ';']) },
-  {
-    weight: 1,
-    arbitrary: fc
-      .tuple(tokenSoup(SDP_LINES, ['\r\n']), textArb('v=0amc:; /\r\n0123456789HMPEG4-GENERIC', 200))
-      .map(([a, b]) => `v=0\r\n${a}${b}`),
-  },
-  { weight: 1, arbitrary: textArb('v=0\r\nam:=;/ 96', 300) },
-);
-
 function checkSdp(text: string): void {
   withinBudget(text.length, () =>
     expectOnly([RtspProtocolError], () => {
@@ -308,6 +296,19 @@ const sdpTracksArb: fc.Arbitrary<Tracks> = fc
     }
     return tracks;
   });
+
+const sdpTextArb = fc.oneof(
+  { weight: 3, arbitrary: mutatedText(fc.constant(ANNOUNCE_SDP)) },
+  { weight: 3, arbitrary: mutatedText(sdpTracksArb.map((t) => writeSdp(t))) },
+  { weight: 3, arbitrary: tokenSoup(SDP_LINES, ['\r\n', '\n', '\r\n\r\n', ' ', ';']) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(tokenSoup(SDP_LINES, ['\r\n']), textArb('v=0amc:; /\r\n0123456789HMPEG4-GENERIC', 200))
+      .map(([a, b]) => `v=0\r\n${a}${b}`),
+  },
+  { weight: 1, arbitrary: textArb('v=0\r\nam:=;/ 96', 300) },
+);
 
 // ---------------------------------------------------------------------------------------------
 // Header values
