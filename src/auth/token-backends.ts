@@ -157,10 +157,12 @@ export function createJwtBackend(
       const keys: JwtKeys = { secrets };
       if (jwks !== undefined) {
         const header = decodeJwt(token)?.header;
-        // An HS token never needs the JWKS; fetching it for one would be wasted work.
-        if (header !== undefined && !String(header['alg']).startsWith('HS')) {
+        // An HS token never needs the JWKS; fetching it for one would be wasted work. A non-string
+        // alg is refused by checkJwt below; String() on a hostile object could throw here.
+        const alg = header?.['alg'];
+        if (typeof alg === 'string' && !alg.startsWith('HS')) {
           try {
-            keys.jwks = await jwks.keys(typeof header['kid'] === 'string' ? header['kid'] : undefined);
+            keys.jwks = await jwks.keys(typeof header?.['kid'] === 'string' ? header['kid'] : undefined);
           } catch (err) {
             opts.warn?.(
               `jwks ${jwks.source} unavailable: ${err instanceof Error ? err.message : String(err)}`,

@@ -311,7 +311,9 @@ export class FlvToFrames {
       frame: {
         kind: 'video',
         dts,
-        pts: dts + compositionTimeMs * MS_TO_90K,
+        // The field is signed, but a picture is never shown before it is decoded: the Frame
+        // contract (pts ≥ dts) holds whatever a publisher sends.
+        pts: dts + Math.max(0, compositionTimeMs) * MS_TO_90K,
         keyframe: frameType === FrameType.Key,
         data,
       },

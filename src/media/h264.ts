@@ -295,7 +295,12 @@ export function parseAvcC(buf: Buffer): AvcConfig | undefined {
  * high-profile extension (chroma format, bit depths) is written because ISO/IEC 14496-15
  * requires it for profiles 100/110/122/144 and some MP4 parsers check for it.
  */
-export function buildAvcC(sps: readonly Buffer[], pps: readonly Buffer[]): Buffer {
+export function buildAvcC(allSps: readonly Buffer[], allPps: readonly Buffer[]): Buffer {
+  // The record holds 16-bit lengths, 5-bit SPS and 8-bit PPS counts. Sets beyond that (only a
+  // hostile stream has them: H.264 allows 32 SPS and 256 PPS ids) are left out, so the record
+  // stays readable and building it cannot throw.
+  const sps = allSps.filter(fitsLength16).slice(0, 31);
+  const pps = allPps.filter(fitsLength16).slice(0, 255);
   const first = sps[0];
   const info = first ? parseSps(first) : undefined;
   const parts: Buffer[] = [
@@ -321,6 +326,11 @@ export function buildAvcC(sps: readonly Buffer[], pps: readonly Buffer[]): Buffe
     );
   }
   return Buffer.concat(parts);
+}
+
+/** A parameter set whose length an avcC/hvcC 16-bit length field can hold. */
+export function fitsLength16(nal: Uint8Array): boolean {
+  return nal.length <= 0xffff;
 }
 
 function hex2(n: number): string {

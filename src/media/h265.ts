@@ -4,7 +4,7 @@
  * that hvcC and picture-size reporting need. Framing (Annex B ⇄ length-prefixed) is shared
  * with H.264 and lives in h264.ts. Pure functions; malformed input yields undefined.
  */
-import { BitReader, tryRead, unescapeRbsp } from './h264.js';
+import { BitReader, fitsLength16, tryRead, unescapeRbsp } from './h264.js';
 
 export const HevcNalType = {
   /** IRAP pictures (BLA/IDR/CRA and reserved IRAP types) are 16..23. */
@@ -132,7 +132,15 @@ export function parseHvcC(buf: Buffer): HevcConfig | undefined {
  * format and bit depths come from the first SPS; fields hvcC allows to be "unknown"
  * (min_spatial_segmentation, parallelism, frame rate) are written as 0.
  */
-export function buildHvcC(vps: readonly Buffer[], sps: readonly Buffer[], pps: readonly Buffer[]): Buffer {
+export function buildHvcC(
+  allVps: readonly Buffer[],
+  allSps: readonly Buffer[],
+  allPps: readonly Buffer[],
+): Buffer {
+  // Lengths and per-array counts are 16-bit: what does not fit is left out (see buildAvcC).
+  const [vps, sps, pps] = [allVps, allSps, allPps].map((sets) =>
+    sets.filter(fitsLength16).slice(0, 0xffff),
+  ) as [Buffer[], Buffer[], Buffer[]];
   const first = sps[0];
   const info = first ? parseHevcSps(first) : undefined;
   const head = Buffer.alloc(23);

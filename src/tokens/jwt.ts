@@ -20,13 +20,21 @@ import {
 
 export type JwtAlg = 'HS256' | 'HS384' | 'HS512' | 'RS256' | 'RS384' | 'RS512' | 'ES256' | 'ES384' | 'EdDSA';
 
-const HMAC_ALGS: Record<string, string> = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' };
-const RSA_ALGS: Record<string, string> = { RS256: 'sha256', RS384: 'sha384', RS512: 'sha512' };
+/**
+ * The token's own `alg` indexes these tables, so they have no prototype: `constructor` or
+ * `toString` must find nothing rather than an Object.prototype function.
+ */
+function algTable<T>(entries: Record<string, T>): Record<string, T> {
+  return Object.assign(Object.create(null) as Record<string, T>, entries);
+}
+
+const HMAC_ALGS = algTable({ HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' });
+const RSA_ALGS = algTable({ RS256: 'sha256', RS384: 'sha384', RS512: 'sha512' });
 /** ES algorithms: hash, OpenSSL curve name, raw signature length (r‖s, RFC 7518 §3.4). */
-const EC_ALGS: Record<string, { hash: string; curve: string; sigLen: number }> = {
+const EC_ALGS = algTable({
   ES256: { hash: 'sha256', curve: 'prime256v1', sigLen: 64 },
   ES384: { hash: 'sha384', curve: 'secp384r1', sigLen: 96 },
-};
+});
 
 /** nbf tolerance: a token minted on a server whose clock runs a little ahead still plays. */
 export const JWT_NBF_SKEW_SEC = 30;
@@ -291,7 +299,8 @@ export function checkJwt(token: string, keys: JwtKeys, o: JwtCheckOptions): JwtC
 }
 
 function signatureDetail(reason: JwtRefusal, header: Record<string, unknown>): string {
-  const alg = String(header['alg']);
+  // Not String(): a JSON object whose `toString` is data makes it throw.
+  const alg = typeof header['alg'] === 'string' ? header['alg'] : '(not a string)';
   switch (reason) {
     case 'alg_none':
       return 'unsigned tokens (alg none) are refused';

@@ -148,6 +148,11 @@ function readItem(buf: Buffer, limits: RtspReaderLimits): { item: RtspItem; used
       'maxBodyBytes',
     );
   }
+  // Checked before waiting for the body, so garbage with a Content-Length is refused at once,
+  // as it is when the head arrives in pieces (checkPartialHead).
+  if (!REQUEST_LINE.test(first) && !STATUS_LINE.test(first)) {
+    throw new RtspProtocolError(`not an rtsp/1.0 message: '${printable(first)}'`);
+  }
   const total = head.end + head.sep + length;
   if (buf.length < total) return undefined;
   const body = Buffer.from(buf.subarray(head.end + head.sep, total));
@@ -201,10 +206,10 @@ function checkPartialHead(buf: Buffer, maxHeadBytes: number): void {
       throw new RtspProtocolError(`not an rtsp/1.0 message: '${printable(first)}'`);
     }
   } else {
-    // A method name is up to 15 letters (GET_PARAMETER has 13) then a space, a status line
-    // starts with RTSP/; anything else (binary, TLS) fails on its first bytes.
+    // A request starts with a method name (letters) then a space, a status line with RTSP/;
+    // anything else (binary, TLS) fails on its first bytes. Any method length, as REQUEST_LINE.
     const start = buf.subarray(0, 16).toString('latin1');
-    if (!/^[A-Za-z_]{1,15}( |$)/.test(start) && !/^RTSP\//.test(start) && !'RTSP/'.startsWith(start)) {
+    if (!/^[A-Za-z_]+( |$)/.test(start) && !/^RTSP\//.test(start) && !'RTSP/'.startsWith(start)) {
       throw new RtspProtocolError('not an rtsp/1.0 message: binary data');
     }
   }

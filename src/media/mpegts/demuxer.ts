@@ -90,6 +90,11 @@ export class TsDemuxer {
   private tsRef: number | undefined;
   /** Added to unwrapped timestamps; changes only at discontinuities. */
   private offset = 0;
+  /**
+   * The last DTS of an output track's stream that a PMT replaced (new PID or codec): the stream
+   * taking over continues that timeline rather than starting one of its own, which could go back.
+   */
+  private readonly handover = new Map<Frame['kind'], number>();
 
   /**
    * Consumes bytes in any chunking. The demuxer keeps references into `data` until the
@@ -243,6 +248,9 @@ export class TsDemuxer {
       const now = found.get(pid);
       if (!now || now.codec !== es.codec) {
         if (es.active) this.finishPes(es, events);
+        if (es.lastDts !== undefined && (pid === this.videoPid || pid === this.audioPid)) {
+          this.handover.set(kindOf(es.codec), es.lastDts);
+        }
         this.streams.delete(pid);
       }
     }
@@ -268,14 +276,24 @@ export class TsDemuxer {
       this.sps = [];
       this.pps = [];
       this.tracksDirty = true;
+      this.dropPending('video');
     }
     const audioCodec = audioPid === undefined ? undefined : found.get(audioPid)?.codec;
     if (this.audio && this.audio.codec !== audioCodec) {
       this.audio = undefined;
       this.tracksDirty = true;
+      this.dropPending('audio');
     }
     this.videoPid = videoPid;
     this.audioPid = audioPid;
+  }
+
+  /**
+   * Held-back frames of a track the PMT just removed or changed: the tracks event that
+   * `start()` emits would not describe them.
+   */
+  private dropPending(kind: Frame['kind']): void {
+    this.pending = this.pending.filter((f) => f.kind !== kind);
   }
 
   // ---- PES ---------------------------------------------------------------------------
@@ -343,7 +361,7 @@ export class TsDemuxer {
       const { ptsRaw, dtsRaw } = header;
       dts = this.unwrap(dtsRaw) + this.offset;
       pts = dts + signed33(ptsRaw - dtsRaw);
-      const last = es.lastDts;
+      const last = es.lastDts ?? this.handover.get(kindOf(es.codec));
       if (last !== undefined && dts < last) {
         if (last - dts > MAX_BACKWARD_JUMP) {
           const shift = last + DISCONTINUITY_STEP - dts;
@@ -527,4 +545,8 @@ export class TsDemuxer {
     if (this.audio) tracks.audio = this.audio;
     events.push({ kind: 'tracks', tracks });
   }
+}
+
+function kindOf(codec: EsCodec): Frame['kind'] {
+  return codec === 'h264' || codec === 'h265' ? 'video' : 'audio';
 }

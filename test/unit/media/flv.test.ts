@@ -170,8 +170,9 @@ test('flv demux: sequence header, then frames with signed composition time', () 
     keyframe: true,
     data: hex('00000001 65'),
   });
+  // −40 ms read as signed (not 16 777 176 ms), then held at pts = dts by the Frame contract.
   const negative = demux.video(1040, hex('27 01 ffffd8 00000001 41')).frame;
-  assert.equal(negative?.pts, (1040 - 40) * 90);
+  assert.equal(negative?.pts, 1040 * 90);
   assert.equal(negative?.keyframe, false);
   assert.deepEqual(demux.video(1080, hex('17 02 000000')), {}, 'end of sequence');
 });

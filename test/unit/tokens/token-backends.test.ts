@@ -212,6 +212,12 @@ test('jwt://?jwks=FILE: RS256 and EdDSA from a JWKS file; a missing file is unav
       ((await b.check(req({ token: signJwt(claims, { secret: 'k' }) }), ctx)) as { reason: string }).reason,
       'jwt_alg_not_allowed',
     );
+    // A header whose alg is an object (found by fuzzing) is refused, not a thrown TypeError.
+    const hostile = ['{"alg":{"toString":0}}', JSON.stringify(claims)]
+      .map((p) => Buffer.from(p).toString('base64url'))
+      .join('.');
+    const refused = await b.check(req({ token: `${hostile}.c2ln` }), ctx);
+    assert.equal(refused.kind, 'deny');
     const { b: missing, warnings } = backend(`jwt://?jwks=${join(dir, 'none.json')}`, now);
     assert.deepEqual(
       await missing.check(req({ token: signJwt(claims, { privateKey: rsa.privateKey }) }), ctx),
