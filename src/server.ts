@@ -36,7 +36,7 @@ export async function startServer(
   const registry = new StreamRegistry(config, { log, ffmpeg: ffmpegPath() });
   // AUTH-SPEC §7.5: one secret per process (or STREAMGATE_ADMIN_VIEW_SECRET) for ADM1 tokens.
   const adminView = new AdminView();
-  const sessionCore: SessionCore = createSessionCore({
+  const sessionCore: SessionCore = await createSessionCore({
     config,
     log,
     adminView,

@@ -6,7 +6,7 @@
  * connect and response (3 s by default, §1.2); a slow backend only delays its own callers.
  */
 import { packageVersion } from '../package-info.js';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import type { AuthSpec } from '../config/types.js';
 import {
   MAX_BODY_BYTES,
@@ -28,10 +28,14 @@ const sharedAgents = new Map<number, Agent>();
  * The process-wide pool for backends with this timeout. Keep-alive connections idle for up
  * to 30 s so a steady trickle of new sessions does not pay a TCP handshake each. The connect
  * timeout lives on the pool (undici has none per request), hence one pool per timeout value.
+ * undici is loaded with the first pool: a server without HTTP backends never needs it.
  */
-export function sharedDispatcher(timeoutMs = 3000): Agent {
+async function sharedDispatcher(timeoutMs: number): Promise<Agent> {
   let agent = sharedAgents.get(timeoutMs);
   if (!agent) {
+    const { Agent } = await import('undici');
+    agent = sharedAgents.get(timeoutMs);
+    if (agent) return agent;
     agent = new Agent({
       keepAliveTimeout: 30_000,
       keepAliveMaxTimeout: 60_000,
@@ -77,7 +81,7 @@ export class HttpBackend implements AuthBackend {
   /** `extra` options, encoded once (they never change). */
   private readonly extraQuery: string;
   private readonly timeoutMs: number;
-  private readonly dispatcher: Dispatcher;
+  private dispatcher: Dispatcher | undefined;
 
   constructor(
     private readonly spec: AuthSpec,
@@ -88,7 +92,7 @@ export class HttpBackend implements AuthBackend {
     this.pathPrefix = base.pathname + (base.search ? `${base.search}&` : '?');
     this.extraQuery = formEncode(Object.entries(spec.extra));
     this.timeoutMs = Math.max(1, spec.timeoutSec) * 1000;
-    this.dispatcher = opts.dispatcher ?? sharedDispatcher(this.timeoutMs);
+    this.dispatcher = opts.dispatcher;
   }
 
   /** The URL for one request: configured query first, then §1.3 parameters, then `extra` (§1.2). */
@@ -114,6 +118,7 @@ export class HttpBackend implements AuthBackend {
     // cost about 15 % of a backend call, so there is none.
     let res: Dispatcher.ResponseData;
     try {
+      this.dispatcher ??= await sharedDispatcher(this.timeoutMs);
       res = await this.dispatcher.request({
         origin: this.origin,
         path: this.path(req),

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import type { CloseReason } from '../core/reasons.js';
-import { RedisCluster } from './cluster.js';
+import type { ClusterStore } from './cluster.js';
 import { openHistory, type HistoryStore } from './history.js';
 import { Sessions, type SessionManagerOptions } from './manager.js';
 
@@ -19,20 +19,23 @@ export interface SessionCore {
   close(): void;
 }
 
-export function createSessionCore(
+export async function createSessionCore(
   deps: { config: Config; log: Logger } & Pick<
     SessionManagerOptions,
     'policy' | 'onConfigOverride' | 'adminView'
   >,
-): SessionCore {
+): Promise<SessionCore> {
   const { config, log } = deps;
   const history = openHistory(config.history);
   const storeUrl = config.sessionStore;
   // SPEC §7: with a shared store, bans, per-user limits and X-Unique hold across origins.
-  const cluster =
-    storeUrl === undefined
-      ? undefined
-      : new RedisCluster(storeUrl, log, (kick) => manager.uniqueHandler()(kick));
+  // The Redis client (ioredis) is loaded only when a store is configured: it is a large share
+  // of a single origin's memory otherwise.
+  let cluster: ClusterStore | undefined;
+  if (storeUrl !== undefined) {
+    const { RedisCluster } = await import('./cluster.js');
+    cluster = new RedisCluster(storeUrl, log, (kick) => manager.uniqueHandler()(kick));
+  }
   if (storeUrl !== undefined) {
     log.info({ session_store: storeUrl.replace(/\/\/[^/@]*@/, '//[redacted]@') }, 'sharing session state');
   }

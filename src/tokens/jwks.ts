@@ -7,7 +7,6 @@
  */
 import type { JsonWebKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { request } from 'undici';
 
 const DEFAULT_TTL_MS = 10 * 60_000;
 const MIN_REFRESH_MS = 30_000;
@@ -40,6 +39,8 @@ export interface JwksSourceOptions {
 
 async function defaultLoad(source: string): Promise<string> {
   if (!isJwksUrl(source)) return readFile(source, 'utf8');
+  // undici is loaded on the first network fetch: most servers never make one.
+  const { request } = await import('undici');
   const res = await request(source, {
     method: 'GET',
     headers: { accept: 'application/json' },

@@ -56,7 +56,7 @@ before(async () => {
   lines = captured.lines;
   const log = captured.log;
   registry = new StreamRegistry(config, { log, ffmpeg: 'ffmpeg' });
-  sessionCore = createSessionCore({ config, log, policy: (name) => registry.configFor(name) });
+  sessionCore = await createSessionCore({ config, log, policy: (name) => registry.configFor(name) });
   adapter = createRtmpAdapter(
     { host: '127.0.0.1', port: 0 },
     { registry, sessions: sessionCore.manager, log, config: () => config },
