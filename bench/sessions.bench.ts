@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { Agent } from 'undici';
 import type { AuthSpec, Config } from '../src/config/types.js';
+import { defaultConfig } from '../src/config/build.js';
 import { DEFAULT_LIMITS } from '../src/core/limits.js';
 import { SqliteHistory } from '../src/sessions/history.js';
 import { Sessions } from '../src/sessions/manager.js';
@@ -67,20 +68,10 @@ export async function runSessionBench(): Promise<BenchRow[]> {
     loc: { file: 'bench', line: 1, col: 1 },
   };
   const config: Config = {
-    source: '<bench>',
+    ...defaultConfig('<bench>', process.cwd()),
     history: 'sqlite://:memory:',
-    noAutoToken: false,
-    adminViewDisabled: false,
-    authBackends: new Map(),
-    streams: [],
-    templates: [],
-    trustedProxies: [],
-    httpSessionTimeout: 60,
-    defaultAuthDuration: 180,
     // Every request comes from one address: a per-address budget would measure the limiter.
     limits: { ...DEFAULT_LIMITS, new_sessions_per_ip_burst: 1_000_000 },
-    metricsPublic: false,
-    files: { roots: [process.cwd()], base: process.cwd() },
   };
   const history = new SqliteHistory('sqlite://:memory:');
   const manager = new Sessions({

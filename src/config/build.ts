@@ -17,6 +17,25 @@ export const DEFAULT_HISTORY = 'sqlite://data/history.db';
 export const DEFAULT_HTTP_SESSION_TIMEOUT = 60;
 export const DEFAULT_AUTH_DURATION = 180;
 
+/** A config with every default and nothing configured; `base` is where relative paths resolve. */
+export function defaultConfig(source: string, base: string): Config {
+  return {
+    source,
+    history: DEFAULT_HISTORY,
+    noAutoToken: false,
+    adminViewDisabled: false,
+    authBackends: new Map(),
+    streams: [],
+    templates: [],
+    trustedProxies: [],
+    httpSessionTimeout: DEFAULT_HTTP_SESSION_TIMEOUT,
+    defaultAuthDuration: DEFAULT_AUTH_DURATION,
+    limits: DEFAULT_LIMITS,
+    metricsPublic: false,
+    files: { roots: [base], base },
+  };
+}
+
 /** Builds the Config of one file; every problem goes to `chk`, and the result means nothing if there was one. */
 export function buildConfig(stmts: Stmt[], chk: Checker): Config {
   return new ConfigBuilder(chk).build(stmts);
@@ -36,21 +55,7 @@ class ConfigBuilder {
   constructor(private readonly chk: Checker) {
     // The embedded config has no file; its relative paths mean what they mean to the shell.
     const base = chk.file === EMBEDDED_CONFIG_FILE ? process.cwd() : dirname(resolve(chk.file));
-    this.config = {
-      source: chk.file,
-      history: DEFAULT_HISTORY,
-      noAutoToken: false,
-      adminViewDisabled: false,
-      authBackends: new Map(),
-      streams: [],
-      templates: [],
-      trustedProxies: [],
-      httpSessionTimeout: DEFAULT_HTTP_SESSION_TIMEOUT,
-      defaultAuthDuration: DEFAULT_AUTH_DURATION,
-      limits: DEFAULT_LIMITS,
-      metricsPublic: false,
-      files: { roots: [base], base },
-    };
+    this.config = defaultConfig(chk.file, base);
     this.auth = new AuthSpecs(chk);
     this.streams = new StreamBlocks(chk, this.auth, this.config);
   }

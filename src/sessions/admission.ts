@@ -317,20 +317,7 @@ export class Admission {
       adminView: via.adminView === true,
     });
     store.add(s);
-    log.info(
-      {
-        event: 'session_open',
-        sid: s.id,
-        idKey,
-        kind: s.kind,
-        name: s.name,
-        proto: s.proto,
-        ip: s.ip,
-        user_id: s.userId,
-        token_hash: s.tokenHash,
-      },
-      'session opened',
-    );
+    log.info({ event: 'session_open', ...s.logFields() }, 'session opened');
     if (via.backend !== undefined) {
       rechecks.schedule(s, via.retry === true ? retryDelayMs(1, grant.authDurationSec) : undefined);
     }

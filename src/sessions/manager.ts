@@ -233,14 +233,7 @@ export class Sessions implements SessionManager, SessionHost {
     this.log.info(
       {
         event: 'session_close',
-        sid: s.id,
-        idKey: s.idKey,
-        kind: s.kind,
-        name: s.name,
-        proto: s.proto,
-        ip: s.ip,
-        user_id: s.userId,
-        token_hash: s.tokenHash,
+        ...s.logFields(),
         bytes: s.bytes,
         duration_ms: closedAt - s.openedAt,
         reason,

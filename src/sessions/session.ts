@@ -144,6 +144,20 @@ export class ManagedSession implements Session {
     }
   }
 
+  /** What every log line about this session carries: who and what, a token hash, never the token. */
+  logFields(): Record<string, unknown> {
+    return {
+      sid: this.id,
+      idKey: this.idKey,
+      kind: this.kind,
+      name: this.name,
+      proto: this.proto,
+      ip: this.ip,
+      user_id: this.userId,
+      token_hash: this.tokenHash,
+    };
+  }
+
   /** The SPEC §7 history record: a token hash, never the token. */
   historyRow(closedAt: number, reason: CloseReason): HistoryRow {
     return {

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { AuthBackend, AuthContext, AuthDecision, AuthRequest } from '../../../src/auth/backend.js';
 import { FakeClock } from '../../../src/clock.js';
 import type { AuthBackendConfig, AuthSpec, Config } from '../../../src/config/types.js';
-import { DEFAULT_LIMITS } from '../../../src/core/limits.js';
+import { defaultConfig } from '../../../src/config/build.js';
 import type { Proto, SessionKind } from '../../../src/core/proto.js';
 import type { SessionKey } from '../../../src/core/session-keys.js';
 import { SqliteHistory } from '../../../src/sessions/history.js';
@@ -51,22 +51,7 @@ export function chainConfig(
 }
 
 export function config(over: Partial<Config> = {}): Config {
-  return {
-    source: '<test>',
-    history: 'sqlite://:memory:',
-    noAutoToken: false,
-    adminViewDisabled: false,
-    authBackends: new Map(),
-    streams: [],
-    templates: [],
-    trustedProxies: [],
-    httpSessionTimeout: 60,
-    defaultAuthDuration: 180,
-    limits: DEFAULT_LIMITS,
-    metricsPublic: false,
-    files: { roots: [process.cwd()], base: process.cwd() },
-    ...over,
-  };
+  return { ...defaultConfig('<test>', process.cwd()), history: 'sqlite://:memory:', ...over };
 }
 
 export function request(over: Partial<ClientRequest> & { token?: string } = {}): ClientRequest {
