@@ -189,8 +189,9 @@ export function createDvrAdapter(core: DvrCore, options: { clock?: Clock } = {})
       const sink = async (chunk: Buffer): Promise<void> => {
         if (res.destroyed) throw new Error('client went away');
         session.addBytes(chunk.length);
-        if (!res.write(chunk))
+        if (!res.write(chunk)) {
           await new Promise<void>((resolve) => res.once('drain', resolve).once('close', resolve));
+        }
       };
       try {
         await (mp4 ? exportMp4 : exportTs)(segments, span.fromMs, span.toMs, sink);
@@ -309,8 +310,9 @@ function playlistSegments(
   span: { fromMs: number; toMs: number },
 ): { segments: ArchivedSegment[]; type: 'VOD' | 'EVENT' | 'live'; mediaSequence?: number } {
   if (r.kind === 'range') return { segments: a.between(span.fromMs, span.toMs), type: 'VOD' };
-  if (r.kind === 'event')
+  if (r.kind === 'event') {
     return { segments: a.between(span.fromMs, Infinity).slice(0, MAX_LISTED), type: 'EVENT' };
+  }
   // Time-shifted live: the segments up to the session's play position, a live-sized window of
   // them; numbered from FROM so a segment keeps its number across reloads.
   const all = a.between(span.fromMs, span.toMs);

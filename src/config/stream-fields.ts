@@ -139,8 +139,9 @@ const SIZE_UNITS: Record<string, number> = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30,
  */
 export function checkDvr(words: readonly string[]): Checked<DvrConfig> {
   const [root, ...limits] = words;
-  if (root === undefined || root === '')
+  if (root === undefined || root === '') {
     return { ok: false, problem: 'dvr needs a directory: dvr PATH [DEPTH] [SIZE]' };
+  }
   if (root.includes('\0')) return { ok: false, problem: 'dvr directory must not contain NUL' };
   const dvr: DvrConfig = { root };
   for (const w of limits) {
