@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import type { Core, ProtocolAdapter } from '../../src/adapter.js';
 import { systemClock, type Clock } from '../../src/clock.js';
+import { protocolAllowed } from '../../src/config/resolve.js';
 import type { DvrConfig } from '../../src/config/types.js';
 import type { Proto } from '../../src/core/proto.js';
 import {
@@ -22,7 +23,7 @@ import {
 import { decodePathText, type RouteContext } from '../../src/http/router.js';
 import { sendJson, sendText } from '../../src/http/server.js';
 import type { Session } from '../../src/sessions/types.js';
-import { DvrArchive, type ArchivedSegment } from './archive.js';
+import { DvrArchive, streamDir, type ArchivedSegment } from './archive.js';
 import { exportMp4, exportTs } from './export.js';
 import { DvrRecorder } from './recorder.js';
 import { renderArchivePlaylist } from './wire/playlist.js';
@@ -58,7 +59,7 @@ export function createDvrAdapter(core: DvrCore, options: { clock?: Clock } = {})
 
   const archiveFor = (name: string, dvr: DvrConfig): DvrArchive => {
     let a = archives.get(name);
-    if (a === undefined || a.dir !== new DvrArchive(name, dvr, core.log).dir) {
+    if (a === undefined || a.dir !== streamDir(dvr.root, name)) {
       a = new DvrArchive(name, dvr, core.log, () => clock.now());
       archives.set(name, a);
     } else {
@@ -139,7 +140,7 @@ export function createDvrAdapter(core: DvrCore, options: { clock?: Clock } = {})
       refuse(404, 'dvr_not_enabled');
       return;
     }
-    if (config.protocols !== undefined && core.registry.resolve(name)?.allows(proto) === false) {
+    if (!protocolAllowed(config.protocols, proto)) {
       refuse(403, 'protocol_disabled');
       return;
     }
