@@ -1,7 +1,7 @@
 // Lint: typescript-eslint recommended rules plus the layer boundaries of ARCHITECTURE.md.
 import tseslint from 'typescript-eslint';
 
-const PROTOCOLS = ['rtmp', 'rtsp', 'mpegts', 'hls'];
+const PROTOCOLS = ['rtmp', 'rtsp', 'mpegts', 'hls', 'dvr'];
 
 const noProtocols = {
   group: ['**/protocols/**'],

@@ -3,6 +3,7 @@
  * that imports both the core and the protocol adapters.
  */
 import { parseArgs } from 'node:util';
+import { createDvrAdapter } from '../protocols/dvr/index.js';
 import { createHlsAdapter } from '../protocols/hls/index.js';
 import { createMpegtsAdapter } from '../protocols/mpegts/index.js';
 import { createRtmpAdapter } from '../protocols/rtmp/index.js';
@@ -53,6 +54,7 @@ const adapters: AdapterFactory[] = [
   },
   (core) => (core.config().http ? createHlsAdapter(core) : undefined),
   (core) => (core.config().http ? createMpegtsAdapter(core) : undefined),
+  (core) => (core.config().http ? createDvrAdapter(core) : undefined),
 ];
 
 async function readConfig(file: string): Promise<Config | string[]> {

@@ -75,7 +75,10 @@ export function registerStreamRoutes(
   router.add(
     'GET',
     (p) =>
-      p.startsWith('/api/streams/') ? { name: decodePathText(p.slice('/api/streams/'.length)) } : undefined,
+      // `/api/streams/NAME/dvr` belongs to the DVR adapter.
+      p.startsWith('/api/streams/') && !p.endsWith('/dvr')
+        ? { name: decodePathText(p.slice('/api/streams/'.length)) }
+        : undefined,
     (_req, res, ctx) => {
       const stream = deps.registry.list().find((s) => s.name === ctx.params['name']);
       if (!stream) sendJson(res, 404, { error: 'stream_not_found' });

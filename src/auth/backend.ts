@@ -23,6 +23,16 @@ export interface AuthRequest {
   user_agent?: string;
   referer?: string;
   host?: string;
+  /** AUTH-SPEC §1.3: the session plays the DVR archive. */
+  dvr?: boolean;
+  /** AUTH-SPEC §1.3 legacy descriptor of the archive resource (`dvr_session-hls_mbr_playlist-FROM-DUR`). */
+  media_request?: string;
+}
+
+/** AUTH-SPEC §2.3 `allowed_dvr_ranges`: the archive a user may see, Unix seconds. */
+export interface DvrRange {
+  openedAt: number;
+  closedAt: number;
 }
 
 export type AuthDecision =
@@ -34,6 +44,8 @@ export type AuthDecision =
       authDurationSec: number;
       /** Partial stream config from the body (AUTH-SPEC §8.1). */
       config?: Record<string, unknown>;
+      /** AUTH-SPEC §2.3: archive ranges this user may play; absent means the whole archive. */
+      allowedDvrRanges?: DvrRange[];
       /**
        * Set when a chain allowed only because every backend was down and `allow default` is on
        * (AUTH-SPEC §6.3): the manager re-checks on the retry schedule instead of auth duration.
@@ -145,6 +157,7 @@ export function decideHttp(
           unique: header('x-unique'),
           authDuration: header('x-authduration'),
           config: bodyConfig(body),
+          allowedDvrRanges: isPlainObject(body) ? body['allowed_dvr_ranges'] : undefined,
         },
         defaultSec,
       );
@@ -175,6 +188,7 @@ export interface RawGrant {
   unique?: unknown;
   authDuration?: unknown;
   config?: Record<string, unknown> | undefined;
+  allowedDvrRanges?: unknown;
 }
 
 /** Validates grant fields once, whatever transport they came from (AUTH-SPEC §2.2). */
@@ -186,7 +200,26 @@ export function grant(raw: RawGrant, defaultSec: number): AuthDecision {
   if (max !== undefined) d.maxSessions = max;
   if (parseUnique(raw.unique)) d.unique = true;
   if (raw.config !== undefined) d.config = raw.config;
+  const ranges = parseDvrRanges(raw.allowedDvrRanges);
+  if (ranges !== undefined) d.allowedDvrRanges = ranges;
   return d;
+}
+
+/**
+ * AUTH-SPEC §2.3 `allowed_dvr_ranges`: an array of `{opened_at, closed_at}` in Unix seconds.
+ * A malformed entry is dropped rather than widening access; a list that had entries and loses
+ * them all becomes an empty list, which allows no archive at all (absent means no restriction).
+ */
+export function parseDvrRanges(raw: unknown): DvrRange[] | undefined {
+  if (!Array.isArray(raw)) return undefined;
+  const out: DvrRange[] = [];
+  for (const r of raw.slice(0, 1000)) {
+    if (!isPlainObject(r)) continue;
+    const from = Number(r['opened_at']);
+    const to = Number(r['closed_at']);
+    if (Number.isFinite(from) && Number.isFinite(to) && to > from) out.push({ openedAt: from, closedAt: to });
+  }
+  return out;
 }
 
 /**
@@ -212,6 +245,8 @@ export function requestParams(req: AuthRequest): [string, string][] {
     'user_agent',
     'referer',
     'host',
+    'dvr',
+    'media_request',
   ];
   for (const k of optional) {
     const v = req[k];

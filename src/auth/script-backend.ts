@@ -61,6 +61,7 @@ export function decideScript(allow: boolean, out: unknown, defaultSec: number): 
       unique: o['unique'],
       authDuration: o['auth_duration'],
       config: bodyConfig(o),
+      allowedDvrRanges: o['allowed_dvr_ranges'],
     },
     defaultSec,
   );

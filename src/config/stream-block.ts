@@ -11,6 +11,7 @@ import type { Token } from './lexer.js';
 import {
   checkInput,
   checkPassword,
+  checkDvr,
   checkSegmentDuration,
   isProtocolKey,
   streamNameProblem,
@@ -150,6 +151,13 @@ export class StreamBlocks {
           const r = checkSegmentDuration(decimal(a.value), a.value);
           if (!r.ok) this.chk.err(a, r.problem);
           else if (single(head)) sc.segmentDuration = r.value;
+          break;
+        }
+        case 'dvr': {
+          if (!this.chk.noBlock(s) || !this.chk.arity(s, 1, 3, 'dvr PATH [DEPTH] [SIZE]')) break;
+          const r = checkDvr(args.map((a) => a.value));
+          if (!r.ok) this.chk.err(args[0] as Token, r.problem);
+          else if (single(head)) sc.dvr = r.value;
           break;
         }
         case 'template':

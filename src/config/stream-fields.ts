@@ -7,7 +7,7 @@
  */
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { PROTOCOL_SWITCHES, suggest } from './directives.js';
-import type { FileRoots, ProtocolSwitch } from './types.js';
+import type { DvrConfig, FileRoots, ProtocolSwitch } from './types.js';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; problem: string };
 
@@ -127,4 +127,40 @@ export function checkSegmentDuration(seconds: number, written = String(seconds))
 /** The names a `protocols` block or object may set: `whitelist` and the switches of AUTH-SPEC §8.2. */
 export function isProtocolKey(name: string): name is 'whitelist' | ProtocolSwitch {
   return name === 'whitelist' || (PROTOCOL_SWITCHES as readonly string[]).includes(name);
+}
+
+const DEPTH_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 };
+const SIZE_UNITS: Record<string, number> = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+/**
+ * `dvr PATH [DEPTH] [SIZE]`: depth in seconds or with a lower-case unit (`90m`, `24h`, `7d`),
+ * size with an upper-case one (`500M`, `10G`, `10GB`). The case tells `m` (minutes) from `M`
+ * (mebibytes), as Flussonic's own `dvr` line does; either limit may be left out.
+ */
+export function checkDvr(words: readonly string[]): Checked<DvrConfig> {
+  const [root, ...limits] = words;
+  if (root === undefined || root === '') {
+    return { ok: false, problem: 'dvr needs a directory: dvr PATH [DEPTH] [SIZE]' };
+  }
+  if (root.includes('\0')) return { ok: false, problem: 'dvr directory must not contain NUL' };
+  const dvr: DvrConfig = { root };
+  for (const w of limits) {
+    const depth = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(w);
+    const size = /^(\d+(?:\.\d+)?)([KMGT])B?$/.exec(w);
+    if (depth && dvr.depthSec === undefined) {
+      const sec = Math.round(Number(depth[1]) * (DEPTH_UNITS[depth[2] ?? ''] ?? 1));
+      if (sec < 1) return { ok: false, problem: `dvr depth must be at least 1 second, got '${w}'` };
+      dvr.depthSec = sec;
+    } else if (size && dvr.maxBytes === undefined) {
+      const bytes = Math.round(Number(size[1]) * (SIZE_UNITS[size[2] ?? ''] ?? 1));
+      if (bytes < 2 ** 20) return { ok: false, problem: `dvr size must be at least 1M, got '${w}'` };
+      dvr.maxBytes = bytes;
+    } else {
+      return {
+        ok: false,
+        problem: `dvr limit '${w}' is neither a depth (3600, 90m, 24h, 7d) nor a size (500M, 10G), or is given twice`,
+      };
+    }
+  }
+  return { ok: true, value: dvr };
 }

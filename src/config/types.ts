@@ -104,6 +104,16 @@ export interface PlaybackHeaders {
   headers: [name: string, value: string][];
 }
 
+/** `dvr PATH [DEPTH] [SIZE];` (issue 12): where a stream's archive lives and how much of it is kept. */
+export interface DvrConfig {
+  /** Directory the stream's archive goes under (`ROOT/<stream name>/`). */
+  root: string;
+  /** Oldest recording kept, seconds (`24h`, `7d`, `3600`); unlimited when absent. */
+  depthSec?: number;
+  /** Largest archive per stream, bytes (`10G`, `500M`); unlimited when absent. */
+  maxBytes?: number;
+}
+
 /** A `stream NAME { … }` or `template NAME { … }` block. */
 export interface StreamConfig {
   kind: 'stream' | 'template';
@@ -122,6 +132,8 @@ export interface StreamConfig {
   template?: string;
   /** HLS segment target duration in seconds (`segment_duration 2;`), default 2. */
   segmentDuration?: number;
+  /** `dvr PATH [DEPTH] [SIZE];`: record the stream to disk and serve the archive. */
+  dvr?: DvrConfig;
   loc: SourceLoc;
 }
 

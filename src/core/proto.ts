@@ -16,6 +16,8 @@ export const PROTOCOLS = {
   rtsp: { lifetime: 'connection' },
   hls: { lifetime: 'request' },
   tshttp: { lifetime: 'connection' },
+  /** DVR exports as MP4 files (the archive's `archive-FROM-DURATION.mp4`). */
+  mp4: { lifetime: 'connection' },
 } as const satisfies Record<string, { lifetime: SessionLifetime }>;
 
 export type Proto = keyof typeof PROTOCOLS;

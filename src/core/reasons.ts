@@ -22,6 +22,7 @@ export const DENY_REASONS = {
   session_limit: 'the user is over X-Max-Sessions',
   duplicated_user_id: 'X-Unique: a newer session of the user won',
   redirect: 'the backend redirected the client (302)',
+  dvr_range_denied: "the archive time asked for is outside the backend's allowed_dvr_ranges",
   rate_limited:
     'the client address is over new_sessions_per_ip_per_second; refused (429) without a backend call',
 } as const;

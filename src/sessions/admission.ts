@@ -211,6 +211,7 @@ export class Admission {
       keys,
       { name: req.name, ip: req.ip, proto: req.proto, token, query: req.query },
       req.kind,
+      req.dvr !== undefined,
     );
     return { ok: true, spec, token, idKey };
   }

@@ -76,6 +76,10 @@ export class BackendCalls {
     if (req.userAgent !== undefined) r.user_agent = req.userAgent;
     if (req.referer !== undefined) r.referer = req.referer;
     if (req.host !== undefined) r.host = req.host;
+    if (req.dvr !== undefined) {
+      r.dvr = true;
+      r.media_request = req.dvr.mediaRequest;
+    }
     return r;
   }
 

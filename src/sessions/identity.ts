@@ -61,9 +61,12 @@ export function identityKey(
   keys: readonly SessionKey[],
   v: IdentityValues,
   kind: SessionKind = 'play',
+  dvr = false,
 ): string {
   const pairs: [string, string][] = keys.map((k) => [k, valueOf(k, v) ?? 'undefined']);
   if (kind === 'publish') pairs.push(['@kind', 'publish']);
+  // An archive viewer is a session of its own, so a live grant never answers for the archive.
+  if (dvr) pairs.push(['@dvr', 'true']);
   pairs.sort((a, b) => byteCompare(a[0], b[0]) || byteCompare(a[1], b[1]));
   const input = pairs.map(([k, val]) => `${k}=${escapeValue(val)}`).join('\n');
   return createHash('sha1').update(input, 'utf8').digest('hex');

@@ -3,7 +3,7 @@
  * and the history row it leaves when it closes. The manager owns its lifecycle; the session
  * only calls back into its host for what touches shared state (touch, close).
  */
-import type { AuthBackend } from '../auth/backend.js';
+import type { AuthBackend, DvrRange } from '../auth/backend.js';
 import type { AuthSpec } from '../config/types.js';
 import type { Proto, SessionKind } from '../core/proto.js';
 import type { CloseReason } from '../core/reasons.js';
@@ -24,6 +24,7 @@ export interface Grant {
   maxSessions?: number;
   unique?: boolean;
   authDurationSec: number;
+  allowedDvrRanges?: DvrRange[];
 }
 
 export interface SessionInit {
@@ -65,6 +66,7 @@ export class ManagedSession implements Session {
   maxSessions: number | undefined;
   unique: boolean;
   authDurationSec: number;
+  allowedDvrRanges: DvrRange[] | undefined;
   bytes = 0;
   lastAccessAt: number;
   lastVerifyAt: number;
@@ -103,6 +105,7 @@ export class ManagedSession implements Session {
     this.maxSessions = init.grant.maxSessions ?? init.spec?.maxSessions;
     this.unique = init.grant.unique === true;
     this.authDurationSec = init.grant.authDurationSec;
+    this.allowedDvrRanges = init.grant.allowedDvrRanges;
     this.lastAccessAt = init.openedAt;
     this.lastVerifyAt = init.openedAt;
     this.nextCheckAt = init.openedAt + init.grant.authDurationSec * 1000;

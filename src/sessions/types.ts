@@ -4,6 +4,7 @@
  * single media byte flows; on allow it gets a Session it must close when the client goes.
  */
 
+import type { DvrRange } from '../auth/backend.js';
 import type { AuthSpec, ProtocolsConfig } from '../config/types.js';
 import type { Proto, SessionKind } from '../core/proto.js';
 import type { CloseReason, DenyReason } from '../core/reasons.js';
@@ -24,6 +25,11 @@ export interface ClientRequest {
   referer?: string;
   userAgent?: string;
   host?: string;
+  /**
+   * Set for a request of the DVR archive (AUTH-SPEC §3.5: a play session of the same stream
+   * with `dvr=true`). It is a session of its own: a live grant never opens the archive.
+   */
+  dvr?: { mediaRequest: string };
 }
 
 export type Denial = {
@@ -54,6 +60,8 @@ export interface Session {
   readonly userId: string | undefined;
   readonly openedAt: number;
   readonly bytes: number;
+  /** AUTH-SPEC §2.3: the archive ranges the backend allowed; undefined means all of it. */
+  readonly allowedDvrRanges: readonly DvrRange[] | undefined;
   /** Count payload bytes written to (play) or read from (publish) the client. */
   addBytes(n: number): void;
   /** Stateless protocols: a request of this session arrived (keeps it from idling out). */

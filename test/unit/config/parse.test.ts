@@ -34,6 +34,18 @@ function stream(c: Config, name: string) {
 
 const valid: { name: string; text: string; check: (c: Config) => void }[] = [
   {
+    name: 'dvr with depth and size, inherited from a template',
+    text: 'template t { prefix live; input publish://; dvr /var/lib/sg 24h 10G; } stream a { template t; } stream b { input publish://; dvr rel/dir 90m; }',
+    check: (c) => {
+      assert.deepEqual(c.templates[0]?.dvr, {
+        root: '/var/lib/sg',
+        depthSec: 86_400,
+        maxBytes: 10 * 2 ** 30,
+      });
+      assert.deepEqual(stream(c, 'b').dvr, { root: 'rel/dir', depthSec: 5400 });
+    },
+  },
+  {
     name: 'listeners: port, host:port, [ipv6]:port',
     text: 'http 8080; rtmp 127.0.0.1:1935; rtsp [::1]:8554; mysql 3306;',
     check: (c) => {
@@ -380,6 +392,16 @@ for (const v of valid) {
 type Expected = [line: number, col: number, message: RegExp];
 
 const invalid: { name: string; text: string; errors: Expected[] }[] = [
+  {
+    name: 'dvr limit that is neither a depth nor a size',
+    text: 'stream a { input publish://; dvr /d 24x; }',
+    errors: [[1, 34, /dvr limit '24x' is neither a depth/]],
+  },
+  {
+    name: 'dvr with two depths',
+    text: 'stream a { input publish://; dvr /d 1h 2h; }',
+    errors: [[1, 34, /given twice/]],
+  },
   // Syntax
   { name: 'missing ; at EOF', text: 'http 8080', errors: [[1, 10, /missing ';' after '8080'/]] },
   {

@@ -220,7 +220,7 @@ test('counts per stream and protocol; publishers apart', async () => {
   granted(await h.manager.open(request({ kind: 'publish', proto: 'rtmp', token: 'c' })));
   assert.deepEqual(h.manager.counts('live/cam1'), {
     total: 2,
-    byProto: { rtmp: 1, rtsp: 0, hls: 1, tshttp: 0 },
+    byProto: { rtmp: 1, rtsp: 0, hls: 1, tshttp: 0, mp4: 0 },
     publishers: 1,
   });
   h.manager.close();

@@ -130,7 +130,11 @@ test('override: switching protocols off lists the play protocols to close', () =
   const r = accepted({ protocols: { hls: false, tshttp: false, dash: false } });
   assert.deepEqual(r.closedProtocols, ['hls', 'tshttp']);
   const only = accepted({ protocols: { whitelist: true, rtmp: true } }, r.override);
-  assert.deepEqual(only.closedProtocols, ['rtsp'], 'hls and tshttp were already closed');
+  assert.deepEqual(
+    only.closedProtocols,
+    ['rtsp', 'mp4'],
+    'hls and tshttp were already closed; a whitelist without mp4 ends archive downloads too',
+  );
   const reopen = accepted({ protocols: null }, only.override);
   assert.ok(reopen.changed);
   assert.deepEqual(reopen.closedProtocols, []);
