@@ -43,6 +43,7 @@ const STREAM_DIRECTIVES = [
   'protocols',
   'playback_headers',
   'segment_duration',
+  'hls_container',
 ];
 
 export const DIRECTIVES: Record<DirectiveCtx, readonly string[]> = {

@@ -27,6 +27,7 @@ export function effectiveStreamConfig(stream: StreamConfig, config: Config): Str
     out.protocols ??= tpl.protocols;
     out.playbackHeaders ??= tpl.playbackHeaders;
     out.segmentDuration ??= tpl.segmentDuration;
+    out.hlsContainer ??= tpl.hlsContainer;
   }
   out.onPlay ??= config.onPlay;
   out.onPublish ??= config.onPublish;

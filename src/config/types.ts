@@ -122,6 +122,8 @@ export interface StreamConfig {
   template?: string;
   /** HLS segment target duration in seconds (`segment_duration 2;`), default 2. */
   segmentDuration?: number;
+  /** HLS segment container when the playlist URL does not ask (`hls_container fmp4;`), default ts. */
+  hlsContainer?: 'ts' | 'fmp4';
   loc: SourceLoc;
 }
 
