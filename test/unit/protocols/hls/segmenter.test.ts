@@ -336,3 +336,55 @@ test('hls segmenter: reset forgets the window but never reuses a sequence number
     ],
   );
 });
+
+test('hls segmenter: fMP4 from the next segment after it is asked for; EXT-X-MAP names each run’s init', () => {
+  const seg = new HlsSegmenter({ targetDuration: 2, firstSequence: 0, wallClock: () => WALL });
+  seg.setTracks(TRACKS);
+  feed(seg, media(3));
+  seg.enableFmp4(); // mid-segment: the open one (2–4 s) stays TS-only
+  feed(seg, media(3, { startDts: 3 * 90000, firstIndex: 75 }));
+  const other: Tracks = { ...TRACKS, video: { ...TRACKS.video!, width: 640, height: 480 } };
+  seg.setTracks(other); // a resolution change: new init, discontinuity
+  feed(seg, media(4.5, { startDts: 6 * 90000 }));
+  assert.deepEqual(
+    seg.segments.map((s) => [s.seq, s.fmp4 !== undefined, s.initId, s.discontinuity]),
+    [
+      [0, false, 1, false],
+      [1, false, 1, false],
+      [2, true, 1, false],
+      [3, true, 2, true],
+      [4, true, 2, false],
+    ],
+  );
+  assert.ok(seg.initSegment(1) && seg.initSegment(2));
+  const text = renderMediaPlaylist({
+    segments: seg.segments,
+    mediaSequence: seg.mediaSequence,
+    discontinuitySequence: seg.discontinuitySequence,
+    targetDuration: seg.targetDuration ?? 0,
+    query: 'token=T',
+    container: 'fmp4',
+  });
+  assert.equal(
+    text,
+    [
+      '#EXTM3U',
+      '#EXT-X-VERSION:7',
+      '#EXT-X-TARGETDURATION:2',
+      '#EXT-X-MEDIA-SEQUENCE:2',
+      '#EXT-X-MAP:URI="init-1.mp4?token=T"',
+      pdt(4),
+      '#EXTINF:1.995,', // closed by the track change at the last frame seen
+      'mono-2.m4s?token=T',
+      '#EXT-X-DISCONTINUITY',
+      '#EXT-X-MAP:URI="init-2.mp4?token=T"',
+      pdt(0),
+      '#EXTINF:2.000,',
+      'mono-3.m4s?token=T',
+      pdt(2),
+      '#EXTINF:2.000,',
+      'mono-4.m4s?token=T',
+      '',
+    ].join('\n'),
+  );
+});
