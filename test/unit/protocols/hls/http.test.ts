@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHlsAdapter } from '../../../../protocols/hls/index.js';
+import { parseConfig } from '../../../../src/config/parse.js';
 import { limitHits } from '../../../../src/core/limits.js';
 import { topLevelBoxes } from '../../../../src/media/fmp4.js';
 import { allow, denyD } from '../../sessions/helpers.js';
@@ -273,4 +274,33 @@ test('hls: ?container=fmp4 gets a version 7 playlist with EXT-X-MAP, an init seg
   assert.match(ts.body.toString('utf8'), /mono-\d+\.ts\?/);
   const bad = await get(core.url(`/${NAME}/mono.m3u8?container=mkv&token=good-f`));
   assert.equal(bad.status, 400);
+});
+
+test('hls: hls_container fmp4 in a template makes fMP4 the default; ?container=ts still gets TS', async (t) => {
+  const core = await startHttpCore(
+    (c) => createHlsAdapter(c),
+    'template cmaf { prefix cmaf; input publish://; hls_container fmp4; }',
+  );
+  t.after(() => core.stop());
+  const name = 'cmaf/cam';
+  const bus = core.bus(name);
+  bus.startSource(TRACKS);
+  const listening = nextListener(bus);
+  const pending = get(core.url(`/${name}/mono.m3u8?token=good-c`));
+  await listening;
+  for (const f of media(5)) bus.push(f);
+  const fmp4 = (await pending).body.toString('utf8');
+  assert.match(fmp4, /^#EXT-X-VERSION:7$/m);
+  assert.match(fmp4, /^mono-\d+\.m4s\?token=good-c$/m);
+  const ts = (await get(core.url(`/${name}/mono.m3u8?container=ts&token=good-c`))).body.toString('utf8');
+  assert.match(ts, /^#EXT-X-VERSION:3$/m);
+  assert.match(ts, /^mono-\d+\.ts\?container=ts&token=good-c$/m);
+});
+
+test('config: hls_container accepts ts or fmp4 and refuses anything else with its position', () => {
+  const ok = parseConfig('template a { prefix a; input publish://; hls_container fmp4; }', 'x.conf');
+  assert.ok('config' in ok && ok.config.templates[0]?.hlsContainer === 'fmp4');
+  const bad = parseConfig('stream a { input fake://fake; hls_container mkv; }', 'x.conf');
+  assert.ok('errors' in bad);
+  assert.match(JSON.stringify(bad.errors), /hls_container must be ts or fmp4, got 'mkv'/);
 });
