@@ -1,6 +1,13 @@
 /**
  * The HLS adapter (SPEC §4): `GET /NAME/index.m3u8` (master), `/NAME/mono.m3u8` (live
- * media playlist) and `/NAME/mono-<seq>.ts` (segments), all on the shared HTTP listener.
+ * media playlist), `/NAME/mono-<seq>.ts` (MPEG-TS segments) and, for players that ask with
+ * `?container=fmp4` (or streams with `hls_container fmp4;`), `/NAME/init-<n>.mp4` and
+ * `/NAME/mono-<seq>.m4s` (fMP4/CMAF), all on the shared HTTP listener.
+ *
+ * A playlist request that arrives before the stream's first segment is held until the cut
+ * (bounded by `hls_playlist_hold` and `hls_held_requests`): hls.js treats a 404 for its
+ * first playlist as fatal, and a publisher with a 10 s keyframe interval (OBS's default)
+ * needs 10 s for the first segment.
  *
  * HLS is stateless, so every playlist and segment request asks the session manager
  * (AUTH-SPEC §3.5, A16): a known identity is answered from memory, a new one costs one
