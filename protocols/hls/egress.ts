@@ -15,6 +15,7 @@ import type { Clock, TimerHandle } from '../../src/clock.js';
 import type { MediaBus } from '../../src/media/bus.js';
 import { BusEgress } from '../../src/media/egress.js';
 import type { Frame, Tracks } from '../../src/media/types.js';
+import type { Container } from './wire/playlist.js';
 import { HlsSegmenter, type Segment } from './wire/segmenter.js';
 
 export interface HlsEgressOptions {
@@ -25,6 +26,8 @@ export interface HlsEgressOptions {
   clock: Clock;
   /** The last hold lapsed and the egress let go of the bus. */
   onIdle?: (egress: HlsEgress) => void;
+  /** Mux fMP4 fragments from the start (the stream's `hls_container fmp4;`). */
+  fmp4?: boolean;
 }
 
 /** The part of a session the egress needs: who it is, and whether it still counts. */
@@ -44,6 +47,9 @@ export class HlsEgress extends BusEgress {
   private readonly sessions = new Map<string, Hold>();
   private expiryTimer: TimerHandle | undefined;
   private readonly waiters = new Set<() => void>();
+  private readonly segmentListeners = new Set<(segment: Segment) => void>();
+  /** The bus's source count when tracks last arrived: a change is a new encoding sequence. */
+  private sourcesSeen = -1;
   private readonly idleMs: number;
   private closed = false;
 
@@ -58,7 +64,19 @@ export class HlsEgress extends BusEgress {
       targetDuration: options.targetDuration,
       windowSize: options.windowSize,
       firstSequence: Math.floor(options.clock.now() / 1000),
+      wallClock: () => options.clock.now(),
+      onSegment: (seg) => this.published(seg),
     });
+    if (options.fmp4) this.segmenter.enableFmp4();
+  }
+
+  /**
+   * Calls `listener` with every segment the moment it is cut (bytes, duration, wall-clock
+   * start in `programDateTime`): the hook for recorders. Returns the unsubscribe.
+   */
+  onSegment(listener: (segment: Segment) => void): () => void {
+    this.segmentListeners.add(listener);
+    return () => this.segmentListeners.delete(listener);
   }
 
   override get viewers(): number {
@@ -85,16 +103,37 @@ export class HlsEgress extends BusEgress {
     return this.segmenter.segment(seq);
   }
 
-  /** Resolves true once the window holds a segment, false after `ms` without one. */
-  waitForSegment(ms: number): Promise<boolean> {
-    if (this.segmenter.segments.length > 0) return Promise.resolve(true);
+  /** Whether a playlist of this container has a segment to list. */
+  hasSegment(container: Container = 'ts'): boolean {
+    const segs = this.segmenter.segments;
+    if (container === 'ts') return segs.length > 0;
+    return segs.length > 0 && segs[segs.length - 1]?.fmp4 !== undefined;
+  }
+
+  /** Requests waiting in `waitForSegment` right now. */
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
+  /**
+   * Resolves true the moment the window holds a segment of this container (released by the
+   * cut itself), false after `ms` without one or when the egress closes.
+   */
+  waitForSegment(ms: number, container: Container = 'ts'): Promise<boolean> {
+    if (container === 'fmp4') this.segmenter.enableFmp4();
+    if (this.hasSegment(container)) return Promise.resolve(true);
     return new Promise((resolve) => {
       const done = (): void => {
+        if (!this.closed && !this.hasSegment(container) && !fired) return;
         this.options.clock.clearTimeout(timer);
         this.waiters.delete(done);
-        resolve(this.segmenter.segments.length > 0);
+        resolve(this.hasSegment(container));
       };
-      const timer = this.options.clock.setTimeout(done, ms);
+      let fired = false;
+      const timer = this.options.clock.setTimeout(() => {
+        fired = true;
+        done();
+      }, ms);
       this.waiters.add(done);
     });
   }
@@ -111,21 +150,31 @@ export class HlsEgress extends BusEgress {
   }
 
   protected onTracks(tracks: Tracks): void {
-    this.published(this.segmenter.setTracks(tracks));
+    const sources = this.bus.sourcesStarted;
+    const newSource = this.sourcesSeen !== -1 && sources !== this.sourcesSeen;
+    this.sourcesSeen = sources;
+    this.segmenter.setTracks(tracks, newSource);
   }
 
   protected onFrame(frame: Frame): void {
-    this.published(this.segmenter.push(frame));
+    this.segmenter.push(frame);
   }
 
   protected idle(): void {
     this.segmenter.reset();
+    this.sourcesSeen = -1;
     this.options.onIdle?.(this);
   }
 
-  private published(seg: Segment | undefined): void {
-    if (seg === undefined) return;
+  private published(seg: Segment): void {
     for (const w of [...this.waiters]) w();
+    for (const l of [...this.segmentListeners]) {
+      try {
+        l(seg);
+      } catch {
+        // A recorder's failure is its own; the live window and its players go on.
+      }
+    }
   }
 
   /** One timer for all holds: it fires at the earliest lapse and re-arms for the next. */

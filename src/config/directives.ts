@@ -44,6 +44,7 @@ const STREAM_DIRECTIVES = [
   'playback_headers',
   'segment_duration',
   'dvr',
+  'hls_container',
 ];
 
 export const DIRECTIVES: Record<DirectiveCtx, readonly string[]> = {

@@ -28,6 +28,7 @@ export function effectiveStreamConfig(stream: StreamConfig, config: Config): Str
     out.playbackHeaders ??= tpl.playbackHeaders;
     out.segmentDuration ??= tpl.segmentDuration;
     out.dvr ??= tpl.dvr;
+    out.hlsContainer ??= tpl.hlsContainer;
   }
   out.onPlay ??= config.onPlay;
   out.onPublish ??= config.onPublish;

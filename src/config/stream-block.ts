@@ -160,6 +160,14 @@ export class StreamBlocks {
           else if (single(head)) sc.dvr = r.value;
           break;
         }
+        case 'hls_container': {
+          if (!this.chk.noBlock(s) || !this.chk.arity(s, 1, 1, 'hls_container ts|fmp4')) break;
+          const a = args[0] as Token;
+          if (a.value !== 'ts' && a.value !== 'fmp4') {
+            this.chk.err(a, `hls_container must be ts or fmp4, got '${a.value}'`);
+          } else if (single(head)) sc.hlsContainer = a.value;
+          break;
+        }
         case 'template':
           if (ctx !== 'stream') {
             this.chk.unknown(ctx, head);

@@ -134,6 +134,8 @@ export interface StreamConfig {
   segmentDuration?: number;
   /** `dvr PATH [DEPTH] [SIZE];`: record the stream to disk and serve the archive. */
   dvr?: DvrConfig;
+  /** HLS segment container when the playlist URL does not ask (`hls_container fmp4;`), default ts. */
+  hlsContainer?: 'ts' | 'fmp4';
   loc: SourceLoc;
 }
 

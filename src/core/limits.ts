@@ -86,6 +86,16 @@ export const LIMITS = {
     unit: 'count',
     doc: 'sustained new-session backend calls per client address; over budget gets 429 with no backend call',
   },
+  hls_playlist_hold: {
+    default: 15,
+    unit: 'seconds',
+    doc: 'how long an HLS playlist request that arrives before the first segment waits for it (OBS sends a keyframe every 10 s by default); then 503',
+  },
+  hls_held_requests: {
+    default: 1_000,
+    unit: 'count',
+    doc: 'HLS playlist requests waiting for a first segment at once, across all streams; more get 503 at once',
+  },
   denial_cache_bytes: {
     default: 16 * 1024 * 1024,
     unit: 'bytes',

@@ -58,6 +58,11 @@ export class MediaBus {
   private lastDts: number | undefined;
   /** Frames pushed since the bus was created. */
   framesIn = 0;
+  /**
+   * Sources started since the bus was created; a listener that sees it change in `onTracks`
+   * knows a new encoding sequence begins (HLS marks it with a discontinuity).
+   */
+  sourcesStarted = 0;
 
   /** The limits in force, for the egresses on this bus. */
   readonly limits: () => Limits;
@@ -105,6 +110,7 @@ export class MediaBus {
   startSource(tracks: Tracks): void {
     this.frames.reset();
     this.offset = undefined;
+    this.sourcesStarted++;
     this.setTracks(tracks);
   }
 

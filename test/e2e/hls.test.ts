@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { startBackend, type TestBackend } from '../helpers/backend.js';
 import { startStreamgate, type RunningStreamgate } from '../helpers/streamgate.js';
 import {
@@ -257,4 +257,102 @@ test('hls: VLC plays the HLS URL (rc stats show decoded video)', { skip, timeout
   const stats = await vlcPlay(url('/live/cam1/index.m3u8?token=vlc'), 6);
   assert.ok(stats.opened, stats.log.slice(-2000));
   assert.ok(stats.videoDecoded > 0, `video decoded ${stats.videoDecoded}`);
+});
+
+/** ffmpeg publishing like OBS in Simple output mode: a keyframe every 250 frames at 25 fps (10 s). */
+function publishLongGop(name: string): ChildProcess {
+  // prettier-ignore
+  const args = [
+    '-hide_banner', '-loglevel', 'error', '-re',
+    '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25',
+    '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=44100',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '250', '-pix_fmt', 'yuv420p',
+    '-c:a', 'aac', '-b:a', '64k',
+    '-f', 'flv', `rtmp://127.0.0.1:${server.ports['rtmp']}/${name}`,
+  ];
+  const proc = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  publishers.push(proc);
+  return proc;
+}
+
+function needChromium(t: { skip(why: string): void }): boolean {
+  if (existsSync(CHROMIUM)) return true;
+  if (inCI) throw new Error(`CI=true but ${CHROMIUM} is missing`);
+  t.skip('chromium is not installed');
+  return false;
+}
+
+test(
+  'hls: hls.js opened before the first segment of a -g 250 publisher (OBS Simple mode) still plays',
+  { skip, timeout: 120_000 },
+  async (t) => {
+    if (!needChromium(t)) return;
+    publishLongGop('live/obs');
+    // The player starts at once: its playlist request is held until the first 10 s segment.
+    const r = await playHlsInChromium(
+      url('/live/obs/index.m3u8?token=obs'),
+      22,
+      `${ARTIFACTS}hls-obs-gop250.png`,
+    );
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.ok(!r.errors.some((e) => /fatal/i.test(e)), r.errors.join('\n'));
+    const mono = await (await fetch(url('/live/obs/mono.m3u8?token=obs'))).text();
+    assert.match(mono, /^#EXT-X-TARGETDURATION:10$/m, mono);
+  },
+);
+
+test(
+  'hls: the live playlist keeps one EXT-X-TARGETDURATION, every EXTINF within it, each segment with PROGRAM-DATE-TIME',
+  { skip, timeout: 30_000 },
+  async () => {
+    const targets = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const mono = await (await fetch(url('/live/cam1/mono.m3u8?token=rfc'))).text();
+      const target = /^#EXT-X-TARGETDURATION:(\d+)$/m.exec(mono)?.[1] ?? '';
+      targets.add(target);
+      const lines = mono.split('\n');
+      for (const [n, line] of lines.entries()) {
+        const d = /^#EXTINF:([\d.]+),$/.exec(line)?.[1];
+        if (d === undefined) continue;
+        assert.ok(Math.round(Number(d)) <= Number(target), `EXTINF ${d} within ${target}`);
+        assert.match(lines[n - 1] ?? '', /^#EXT-X-PROGRAM-DATE-TIME:\d{4}-\d\d-\d\dT[\d:.]+Z$/);
+      }
+      await sleep(700);
+    }
+    assert.equal(targets.size, 1, [...targets].join(','));
+  },
+);
+
+test(
+  'hls: ffprobe and ffmpeg read and decode the fMP4 playlist (?container=fmp4)',
+  { skip, timeout: 60_000 },
+  async () => {
+    const master = await (await fetch(url('/live/cam1/index.m3u8?container=fmp4&token=fmp4'))).text();
+    assert.match(master, /^mono\.m3u8\?container=fmp4&token=fmp4$/m);
+    const mono = await (await fetch(url('/live/cam1/mono.m3u8?container=fmp4&token=fmp4'))).text();
+    assert.match(mono, /^#EXT-X-VERSION:7$/m);
+    assert.match(mono, /^#EXT-X-MAP:URI="init-\d+\.mp4\?container=fmp4&token=fmp4"$/m);
+    const played = await ffprobePackets(url('/live/cam1/index.m3u8?container=fmp4&token=fmp4'), 4);
+    assert.equal(played.code, 0, played.stderr);
+    assert.ok(played.videoFrames >= 50, `video frames ${played.videoFrames}`);
+    assert.ok(played.audioFrames >= 80, `audio frames ${played.audioFrames}`);
+    assert.equal(played.firstVideoKey, true, 'first video packet is a keyframe');
+    assert.ok(isMonotonic(played.videoDts), 'video dts monotonic');
+    const decoded = await ffmpegDecode(url('/live/cam1/index.m3u8?container=fmp4&token=fmp4-decode'), 3);
+    assert.equal(decoded.code, 0, decoded.stderr);
+    assert.equal(decoded.stderr.trim(), '', 'no decoder complaint');
+    assert.ok(decoded.frames >= 50, `decoded ${decoded.frames} frames`);
+  },
+);
+
+test('hls: hls.js in headless Chromium plays the fMP4 playlist', { skip, timeout: 120_000 }, async (t) => {
+  if (!needChromium(t)) return;
+  const r = await playHlsInChromium(
+    url('/paid/show/index.m3u8?container=fmp4&token=good-fmp4'),
+    6,
+    `${ARTIFACTS}hls-fmp4-chromium.png`,
+  );
+  assert.ok(r.ok, JSON.stringify(r));
+  const span = (r.samples.at(-1)?.t ?? 0) - (r.samples[0]?.t ?? 0);
+  assert.ok(span >= 1, `currentTime advanced ${span.toFixed(2)} s`);
 });

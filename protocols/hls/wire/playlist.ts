@@ -13,15 +13,39 @@ import type { Segment } from './segmenter.js';
 
 export const MEDIA_PLAYLIST = 'mono.m3u8';
 
+/** Segment containers: MPEG-TS (the default) or fMP4/CMAF (RFC 8216 §3.3). */
+export type Container = 'ts' | 'fmp4';
+
 /** The file name of segment `seq`, relative to the playlist. */
-export function segmentName(seq: number): string {
-  return `mono-${seq}.ts`;
+export function segmentName(seq: number, container: Container = 'ts'): string {
+  return container === 'ts' ? `mono-${seq}.ts` : `mono-${seq}.m4s`;
 }
 
-/** Parses `mono-<seq>.ts`; undefined for any other name. */
-export function parseSegmentName(name: string): number | undefined {
-  const m = /^mono-(\d{1,15})\.ts$/.exec(name);
+/** The file name of fMP4 init segment `id` (EXT-X-MAP). */
+export function initName(id: number): string {
+  return `init-${id}.mp4`;
+}
+
+/** Parses `mono-<seq>.ts` / `mono-<seq>.m4s`; undefined for any other name. */
+export function parseSegmentName(name: string): { seq: number; container: Container } | undefined {
+  const m = /^mono-(\d{1,15})\.(ts|m4s)$/.exec(name);
+  return m ? { seq: Number(m[1]), container: m[2] === 'ts' ? 'ts' : 'fmp4' } : undefined;
+}
+
+/** Parses `init-<id>.mp4`; undefined for any other name. */
+export function parseInitName(name: string): number | undefined {
+  const m = /^init-(\d{1,9})\.mp4$/.exec(name);
   return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * The container a playlist request asks for: `?container=fmp4|ts`, else the stream's
+ * configured default. Anything else is undefined (the adapter answers 400).
+ */
+export function requestedContainer(query: URLSearchParams, configured: Container): Container | undefined {
+  const v = query.get('container');
+  if (v === null || v === '') return configured;
+  return v === 'fmp4' || v === 'ts' ? v : undefined;
 }
 
 /**
@@ -45,26 +69,55 @@ export interface MediaPlaylistInput {
   segments: readonly Segment[];
   mediaSequence: number;
   discontinuitySequence: number;
+  /** EXT-X-TARGETDURATION, fixed for the playlist's life (see the segmenter's header). */
+  targetDuration: number;
   /** Query appended to every segment URI (see `childQuery`). */
   query: string;
+  /** Default `ts`. For `fmp4` only the segments that have a fragment are listed. */
+  container?: Container;
 }
 
 /**
- * A live media playlist. EXT-X-TARGETDURATION is the ceiling of the longest segment listed
- * (§4.3.3.1: every EXTINF rounded to the nearest integer must not exceed it).
+ * A live media playlist (RFC 8216 §4.3.3, §6.2.1). Every segment carries its
+ * EXT-X-PROGRAM-DATE-TIME (§4.3.2.6), so players and recorders can map it to wall time; an
+ * fMP4 playlist names the init segment of each run of segments with EXT-X-MAP (§4.3.2.5),
+ * which needs version 6 (version 7 is what CMAF players expect).
  */
 export function renderMediaPlaylist(p: MediaPlaylistInput): string {
-  const longest = p.segments.reduce((m, s) => Math.max(m, s.duration), 0);
+  const fmp4 = p.container === 'fmp4';
+  let segments = p.segments;
+  let mediaSequence = p.mediaSequence;
+  let discontinuitySequence = p.discontinuitySequence;
+  if (fmp4) {
+    // Segments cut before fMP4 was asked for have no fragment: list the ones after them.
+    let first = 0;
+    while (first < segments.length && segments[first]?.fmp4 === undefined) {
+      if (segments[first]?.discontinuity) discontinuitySequence++;
+      first++;
+    }
+    segments = segments.slice(first).filter((s) => s.fmp4 !== undefined);
+    mediaSequence = segments[0]?.seq ?? mediaSequence;
+  }
   const lines = [
     '#EXTM3U',
-    '#EXT-X-VERSION:3',
-    `#EXT-X-TARGETDURATION:${Math.max(1, Math.ceil(longest))}`,
-    `#EXT-X-MEDIA-SEQUENCE:${p.mediaSequence}`,
+    `#EXT-X-VERSION:${fmp4 ? 7 : 3}`,
+    `#EXT-X-TARGETDURATION:${p.targetDuration}`,
+    `#EXT-X-MEDIA-SEQUENCE:${mediaSequence}`,
   ];
-  if (p.discontinuitySequence > 0) lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${p.discontinuitySequence}`);
-  for (const s of p.segments) {
+  if (discontinuitySequence > 0) lines.push(`#EXT-X-DISCONTINUITY-SEQUENCE:${discontinuitySequence}`);
+  let map: number | undefined;
+  const container = p.container ?? 'ts';
+  for (const s of segments) {
     if (s.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
-    lines.push(`#EXTINF:${s.duration.toFixed(3)},`, withQuery(segmentName(s.seq), p.query));
+    if (fmp4 && s.initId !== map) {
+      map = s.initId;
+      lines.push(`#EXT-X-MAP:URI="${withQuery(initName(s.initId), p.query)}"`);
+    }
+    lines.push(
+      `#EXT-X-PROGRAM-DATE-TIME:${new Date(s.programDateTime).toISOString()}`,
+      `#EXTINF:${s.duration.toFixed(3)},`,
+      withQuery(segmentName(s.seq, container), p.query),
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -129,3 +129,46 @@ test('registry: a template stream whose HLS sessions are gone is removed by the 
     await registry.stop();
   }
 });
+
+test('hls egress: a publisher restart on the bus is a discontinuity even with the same tracks', () => {
+  const { bus, egress } = setup();
+  egress.touch(session('a'));
+  for (const f of media(4.5)) bus.push(f);
+  bus.setTracks(TRACKS); // the same source resends its parameters: nothing changes
+  for (const f of media(2, { startDts: 4.5 * 90000, firstIndex: 12 })) bus.push(f); // keyframes at 5.02 and 6.02 s
+  bus.endSource();
+  bus.startSource(TRACKS); // a new publisher with the same encoder settings
+  for (const f of media(4.5)) bus.push(f); // the bus rebases its timestamps after 6.5 s
+  assert.deepEqual(
+    egress.segmenter.segments.map((s) => [Number((s.startDts / 90000).toFixed(3)), s.discontinuity]),
+    [
+      [0, false],
+      [2, false],
+      [4, false],
+      [6.02, false], // closed when the new publisher starts
+      [6.53, true], // after the last audio frame (6.497 s) and the bus's 1/30 s gap
+      [8.53, false],
+    ],
+  );
+});
+
+test('hls egress: a waiting request is released by the cut; onSegment listeners see every cut', async () => {
+  const { bus, egress } = setup();
+  egress.touch(session('a'));
+  const cuts: number[] = [];
+  const off = egress.onSegment((s) => cuts.push(s.seq));
+  egress.onSegment(() => {
+    throw new Error('a broken recorder');
+  });
+  const waiting = egress.waitForSegment(60_000);
+  assert.equal(egress.waiting, 1);
+  const frames = media(2.5);
+  for (const f of frames) bus.push(f);
+  assert.equal(await waiting, true);
+  assert.equal(egress.waiting, 0);
+  assert.equal(cuts.length, 1);
+  off();
+  for (const f of media(2, { startDts: 2.5 * 90000, firstIndex: 62 })) bus.push(f);
+  assert.equal(cuts.length, 1, 'unsubscribed');
+  assert.equal(egress.segmenter.segments.length, 2, 'the throwing listener did not stop the window');
+});

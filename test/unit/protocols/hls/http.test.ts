@@ -8,6 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHlsAdapter } from '../../../../protocols/hls/index.js';
+import { parseConfig } from '../../../../src/config/parse.js';
+import { limitHits } from '../../../../src/core/limits.js';
+import { topLevelBoxes } from '../../../../src/media/fmp4.js';
 import { allow, denyD } from '../../sessions/helpers.js';
 import { TRACKS, media, pidAt } from './synthetic.js';
 import {
@@ -160,4 +163,144 @@ test('hls: a session banned mid-play gets 403 on its next requests; the winner p
     ['good-b'],
   );
   assert.equal(core.bus(NAME).viewers, 1);
+});
+
+/** Settles within `ms`, or resolves 'pending'. */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | 'pending'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'pending'>((resolve) => {
+    timer = setTimeout(() => resolve('pending'), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test('hls: a playlist request before the first segment is held, and released the moment the segment is cut', async (t) => {
+  const core = await startHttpCore((c) => createHlsAdapter(c));
+  t.after(() => core.stop());
+  const bus = core.bus(NAME);
+  bus.startSource(TRACKS);
+  const listening = nextListener(bus);
+  const pending = get(core.url(`/${NAME}/mono.m3u8?token=early`));
+  await listening;
+  // OBS Simple mode: a keyframe every 250 frames. Up to just before the second keyframe
+  // nothing can be cut, and the player is kept waiting instead of getting a 404.
+  const frames = media(10.5, { gop: 250 });
+  const secondKey = frames.findIndex((f) => f.kind === 'video' && f.keyframe && f.dts > 0);
+  for (const f of frames.slice(0, secondKey)) bus.push(f);
+  assert.equal(await within(pending, 200), 'pending', 'held while no segment exists');
+  for (const f of frames.slice(secondKey)) bus.push(f);
+  const r = await within(pending, 2000);
+  assert.notEqual(r, 'pending', 'released by the cut');
+  if (r === 'pending') return;
+  assertPlaylist(r);
+  const text = r.body.toString('utf8');
+  assert.match(text, /^#EXT-X-TARGETDURATION:10$/m);
+  assert.match(text, /^#EXT-X-PROGRAM-DATE-TIME:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/m);
+  assert.match(text, /^#EXTINF:10\.000,$/m);
+});
+
+test('hls: the hold is bounded by hls_playlist_hold: then 503 no_segments_yet with Retry-After', async (t) => {
+  const core = await startHttpCore((c) => createHlsAdapter(c), 'limits { hls_playlist_hold 0.3; }');
+  t.after(() => core.stop());
+  core.bus(NAME).startSource(TRACKS);
+  const started = performance.now();
+  const r = await get(core.url(`/${NAME}/index.m3u8?token=early`));
+  assert.ok(performance.now() - started >= 250, 'waited for the hold');
+  assert.equal(r.status, 503);
+  assert.equal(refusal(r), '503 no_segments_yet\n');
+  assert.equal(r.headers['retry-after'], '1');
+});
+
+test('hls: over hls_held_requests the next early request gets 503 hold_limit at once, counted', async (t) => {
+  const core = await startHttpCore(
+    (c) => createHlsAdapter(c),
+    'limits { hls_held_requests 1; hls_playlist_hold 1; }',
+  );
+  t.after(() => core.stop());
+  core.bus(NAME).startSource(TRACKS);
+  const before = limitHits().get('hls_held_requests') ?? 0;
+  const first = get(core.url(`/${NAME}/mono.m3u8?token=early`));
+  await new Promise((r) => setTimeout(r, 100));
+  const second = await get(core.url(`/${NAME}/mono.m3u8?token=early`));
+  assert.equal(second.status, 503);
+  assert.equal(refusal(second), '503 hold_limit\n');
+  assert.equal(limitHits().get('hls_held_requests'), before + 1);
+  assert.equal((await first).status, 503, 'the held one still ends with its own answer');
+});
+
+test('hls: ?container=fmp4 gets a version 7 playlist with EXT-X-MAP, an init segment and moof+mdat segments', async (t) => {
+  const core = await startHttpCore((c) => createHlsAdapter(c));
+  t.after(() => core.stop());
+  const bus = core.bus(NAME);
+  bus.startSource(TRACKS);
+  const listening = nextListener(bus);
+  const masterUrl = core.url(`/${NAME}/index.m3u8?container=fmp4&token=good-f`);
+  const pending = get(masterUrl);
+  await listening;
+  for (const f of media(7)) bus.push(f);
+  const master = await pending;
+  assertPlaylist(master);
+  const mediaUrl = uris(masterUrl, master)[0] ?? '';
+  assert.ok(mediaUrl.includes('container=fmp4'), 'the media playlist URI keeps the container');
+  const playlist = await get(mediaUrl);
+  assertPlaylist(playlist);
+  const text = playlist.body.toString('utf8');
+  assert.match(text, /^#EXT-X-VERSION:7$/m);
+  const map = /^#EXT-X-MAP:URI="([^"]+)"$/m.exec(text)?.[1] ?? '';
+  assert.ok(map.startsWith('init-') && map.includes('token=good-f'), text);
+  const init = await get(new URL(map, mediaUrl).toString());
+  assert.equal(init.status, 200);
+  assert.equal(init.headers['content-type'], 'video/mp4');
+  assert.deepEqual(
+    topLevelBoxes(init.body).map((b) => b.type),
+    ['ftyp', 'moov'],
+  );
+  const segs = uris(mediaUrl, playlist);
+  assert.equal(segs.length, 3);
+  assert.ok(segs.every((u) => /\/mono-\d+\.m4s\?/.test(u)));
+  const seg = await get(segs[0]!);
+  assert.equal(seg.headers['content-type'], 'video/mp4');
+  assert.deepEqual(
+    topLevelBoxes(seg.body).map((b) => b.type),
+    ['moof', 'mdat'],
+  );
+  // The TS playlist of the same stream is still there for other players.
+  const ts = await get(core.url(`/${NAME}/mono.m3u8?token=good-f`));
+  assert.match(ts.body.toString('utf8'), /^#EXT-X-VERSION:3$/m);
+  assert.match(ts.body.toString('utf8'), /mono-\d+\.ts\?/);
+  const bad = await get(core.url(`/${NAME}/mono.m3u8?container=mkv&token=good-f`));
+  assert.equal(bad.status, 400);
+});
+
+test('hls: hls_container fmp4 in a template makes fMP4 the default; ?container=ts still gets TS', async (t) => {
+  const core = await startHttpCore(
+    (c) => createHlsAdapter(c),
+    'template cmaf { prefix cmaf; input publish://; hls_container fmp4; }',
+  );
+  t.after(() => core.stop());
+  const name = 'cmaf/cam';
+  const bus = core.bus(name);
+  bus.startSource(TRACKS);
+  const listening = nextListener(bus);
+  const pending = get(core.url(`/${name}/mono.m3u8?token=good-c`));
+  await listening;
+  for (const f of media(5)) bus.push(f);
+  const fmp4 = (await pending).body.toString('utf8');
+  assert.match(fmp4, /^#EXT-X-VERSION:7$/m);
+  assert.match(fmp4, /^mono-\d+\.m4s\?token=good-c$/m);
+  const ts = (await get(core.url(`/${name}/mono.m3u8?container=ts&token=good-c`))).body.toString('utf8');
+  assert.match(ts, /^#EXT-X-VERSION:3$/m);
+  assert.match(ts, /^mono-\d+\.ts\?container=ts&token=good-c$/m);
+});
+
+test('config: hls_container accepts ts or fmp4 and refuses anything else with its position', () => {
+  const ok = parseConfig('template a { prefix a; input publish://; hls_container fmp4; }', 'x.conf');
+  assert.ok('config' in ok && ok.config.templates[0]?.hlsContainer === 'fmp4');
+  const bad = parseConfig('stream a { input fake://fake; hls_container mkv; }', 'x.conf');
+  assert.ok('errors' in bad);
+  assert.match(JSON.stringify(bad.errors), /hls_container must be ts or fmp4, got 'mkv'/);
 });

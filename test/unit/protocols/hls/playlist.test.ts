@@ -8,6 +8,8 @@ import {
   childQuery,
   codecsOf,
   hevcCodecString,
+  initName,
+  parseInitName,
   parseSegmentName,
   peakBandwidth,
   renderMasterPlaylist,
@@ -58,6 +60,7 @@ test('hls playlist: every URI in the master and media playlists carries token=<s
       segments: seg.segments,
       mediaSequence: seg.mediaSequence,
       discontinuitySequence: seg.discontinuitySequence,
+      targetDuration: 2,
       query,
     });
     const all = [...uris(master), ...uris(mono)];
@@ -80,9 +83,16 @@ test('hls playlist: a client without a token gets the generated one on every URI
 
 test('hls playlist: segment names round-trip and reject anything else', () => {
   assert.equal(segmentName(1234), 'mono-1234.ts');
-  assert.equal(parseSegmentName('mono-1234.ts'), 1234);
-  for (const bad of ['mono-.ts', 'mono-1.ts.ts', 'x-1.ts', 'mono-1a.ts', 'mono--1.ts']) {
+  assert.equal(segmentName(1234, 'fmp4'), 'mono-1234.m4s');
+  assert.deepEqual(parseSegmentName('mono-1234.ts'), { seq: 1234, container: 'ts' });
+  assert.deepEqual(parseSegmentName('mono-1234.m4s'), { seq: 1234, container: 'fmp4' });
+  for (const bad of ['mono-.ts', 'mono-1.ts.ts', 'x-1.ts', 'mono-1a.ts', 'mono--1.ts', 'mono-1.mp4']) {
     assert.equal(parseSegmentName(bad), undefined, bad);
+  }
+  assert.equal(initName(3), 'init-3.mp4');
+  assert.equal(parseInitName('init-3.mp4'), 3);
+  for (const bad of ['init-.mp4', 'init-3.m4s', 'init--3.mp4', 'init-1234567890.mp4']) {
+    assert.equal(parseInitName(bad), undefined, bad);
   }
 });
 
