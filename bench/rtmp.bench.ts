@@ -5,7 +5,7 @@
  * (a child process that also measures publish-to-viewer delay); the N viewers are raw sockets in
  * this process that only count bytes, so the client side costs the same for every server.
  *
- * Per server and viewer count: server CPU ms per viewer-second (user and sys apart), RSS, viewers
+ * Per server and viewer count: server CPU ms per delivered viewer-second (user and sys apart), RSS, viewers
  * that kept up (received ≥ 90% of the published bytes), and the delay from the publisher's write
  * of a video frame to its arrival at a viewer that joined before the N (early) and after them
  * (late: last in the fan-out order), p50/p99. Servers alternate within a round; each figure is
@@ -14,7 +14,9 @@
  * Standalone: `node --import tsx bench/rtmp.bench.ts`. Env: BENCH_VIEWERS (comma list, default
  * 50,200,500), BENCH_SECONDS (window per measurement, default 10), BENCH_RUNS (default 2),
  * BENCH_SERVERS (subset of streamgate,nginx,nms), BENCH_NMS_DIR (where node-media-server is
- * installed from bench/peers/nms on first use; default $TMPDIR/streamgate-bench-nms).
+ * installed from bench/peers/nms on first use; default $TMPDIR/streamgate-bench-nms),
+ * BENCH_STRACE_DIR (strace -c each server over the window into DIR/<server>-<viewers>.txt),
+ * BENCH_SG_NODE_OPTIONS (NODE_OPTIONS for streamgate, e.g. --cpu-prof --cpu-prof-dir=DIR).
  * Needs ffmpeg (to make the media) and nginx with the rtmp module; nms needs npm once.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -29,7 +31,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { command } from '../protocols/rtmp/wire/messages.js';
 import { startStreamgate, type RunningStreamgate } from '../test/helpers/streamgate.js';
 import { sleep } from '../test/helpers/clients.js';
-import { cpuTimes, freePort, have, median, rssBytes, type BenchRow } from './util.js';
+import { cpuTimes, family, freePort, have, median, rssBytes, type BenchRow } from './util.js';
 
 const VIEWER_COUNTS = (process.env['BENCH_VIEWERS'] ?? '50,200,500').split(',').map(Number);
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
@@ -40,6 +42,7 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 const NMS_DIR = process.env['BENCH_NMS_DIR'] ?? join(tmpdir(), 'streamgate-bench-nms');
 /** A viewer kept up if it received at least this share of the published bytes. */
 const KEPT_UP = 0.9;
+const STRACE_DIR = process.env['BENCH_STRACE_DIR'];
 
 interface Viewer {
   socket: Socket;
@@ -126,11 +129,20 @@ async function measure(server: Server, name: string, viewers: number, media: str
     probe.stdin!.write('late\n');
     await sleep(1500);
     probe.stdin!.write('mark\n');
+    // BENCH_STRACE_DIR: count the server's syscalls over the window (strace slows the server,
+    // so the CPU figures of such a run are not comparable; the counts are).
+    const strace = STRACE_DIR
+      ? spawn('strace', ['-c', '-f', '-o', join(STRACE_DIR, `${server.label}-${viewers}.txt`), ...family(server.pid).flatMap((p) => ['-p', String(p)])], { stdio: 'ignore' }) // prettier-ignore
+      : undefined;
     const cpu0 = cpuTimes(server.pid);
     const bytes0 = open.map((v) => v.bytes);
     const t0 = performance.now();
     await sleep(SECONDS * 1000);
     const elapsed = (performance.now() - t0) / 1000;
+    if (strace) {
+      strace.kill('SIGINT');
+      await once(strace, 'exit');
+    }
     const cpu1 = cpuTimes(server.pid);
     const rss = rssBytes(server.pid);
     const got = open.map((v, i) => v.bytes - (bytes0[i] ?? 0));
@@ -143,7 +155,14 @@ async function measure(server: Server, name: string, viewers: number, media: str
     };
     for (const v of open) v.socket.destroy();
     const expected = report.publishedBytesPerSecond * elapsed;
-    const perViewerSecond = (s: number): number => (s * 1000) / (elapsed * viewers);
+    // Viewer-seconds actually delivered: a viewer that fell behind (the server, or this
+    // client on a loaded machine, could not keep up) counts for the share it received, so a
+    // server is not made cheaper by sending less. With every viewer kept up, this is elapsed × N.
+    const delivered = Math.min(
+      got.reduce((a, b) => a + b, 0) / report.publishedBytesPerSecond,
+      elapsed * viewers,
+    );
+    const perViewerSecond = (s: number): number => (s * 1000) / delivered;
     const user = perViewerSecond(cpu1.user - cpu0.user);
     const sys = perViewerSecond(cpu1.sys - cpu0.sys);
     return {

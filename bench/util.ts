@@ -51,7 +51,7 @@ export function cpuSeconds(pid: number): number {
 }
 
 /** The pid and its direct children (nginx's workers). */
-function family(pid: number): number[] {
+export function family(pid: number): number[] {
   const pids = [pid];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
