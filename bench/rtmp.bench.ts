@@ -16,7 +16,7 @@
  * BENCH_SERVERS (subset of streamgate,nginx,nms), BENCH_NMS_DIR (where node-media-server is
  * installed from bench/peers/nms on first use; default $TMPDIR/streamgate-bench-nms),
  * BENCH_STRACE_DIR (strace -c each server over the window into DIR/<server>-<viewers>.txt),
- * BENCH_SG_NODE_OPTIONS (NODE_OPTIONS for streamgate, e.g. --cpu-prof --cpu-prof-dir=DIR).
+ * BENCH_CPU_PROF_DIR (a CPU profile of streamgate's whole run, DIR/<pid>.cpuprofile).
  * Needs ffmpeg (to make the media) and nginx with the rtmp module; nms needs npm once.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -43,6 +43,7 @@ const NMS_DIR = process.env['BENCH_NMS_DIR'] ?? join(tmpdir(), 'streamgate-bench
 /** A viewer kept up if it received at least this share of the published bytes. */
 const KEPT_UP = 0.9;
 const STRACE_DIR = process.env['BENCH_STRACE_DIR'];
+const PROF_DIR = process.env['BENCH_CPU_PROF_DIR'];
 
 interface Viewer {
   socket: Socket;
@@ -262,7 +263,10 @@ export async function runRtmpBench(): Promise<BenchRow[]> {
     if (SERVERS.includes('streamgate')) {
       sg = await startStreamgate('template live { prefix live; input publish://; }', {
         listeners: 'rtmp 127.0.0.1:0;\n',
-        env: { LOG_LEVEL: 'info', ...(process.env['BENCH_SG_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_SG_NODE_OPTIONS'] } : {}) }, // prettier-ignore
+        env: {
+          LOG_LEVEL: 'info',
+          ...(PROF_DIR ? { NODE_OPTIONS: `--import ${join(HERE, 'cpu-prof-hook.mjs')}`, CPU_PROF_DIR: PROF_DIR } : {}),
+        },
       });
       const running = sg;
       servers.push({

@@ -6,7 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { OUT_CHUNK_SIZE, RtmpEgress, type RtmpItem } from '../../../../protocols/rtmp/egress.js';
+import {
+  AUDIO_HOLD_MS,
+  OUT_CHUNK_SIZE,
+  RtmpEgress,
+  type RtmpItem,
+} from '../../../../protocols/rtmp/egress.js';
 import { TsEgress } from '../../../../protocols/mpegts/egress.js';
 import { ChunkReader } from '../../../../protocols/rtmp/wire/chunk-reader.js';
 import { encodeMessage } from '../../../../protocols/rtmp/wire/chunk-writer.js';
@@ -225,6 +230,56 @@ test('rtmp egress: changed tracks send the frames batched before them first; idl
   off();
   egress.flush();
   assert.equal(v.items.length, 3, 'nothing is sent after the last viewer left');
+});
+
+test('rtmp egress: audio next to video waits for the next video frame, or AUDIO_HOLD_MS', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+  const bus = new MediaBus();
+  const egress = bus.egress('rtmp', (b) => new RtmpEgress(b));
+  const v = viewer();
+  egress.subscribe(v.sub);
+  bus.startSource(TRACKS);
+  const frames = media(0.2);
+  const audio = frames.filter((f) => f.kind === 'audio');
+  const video = frames.filter((f) => f.kind === 'video');
+  bus.push(video[0]!);
+  await turn();
+  assert.equal(v.items.length, 2, 'video leaves when the turn ends');
+  bus.push(audio[0]!);
+  bus.push(audio[1]!);
+  await turn();
+  assert.equal(v.items.length, 2, 'audio alone is held');
+  bus.push(video[1]!);
+  await turn();
+  assert.equal(v.items.length, 3, 'and rides with the next video frame');
+  assert.deepEqual(
+    decode(v.items[2]!).map((m) => m.type),
+    [MSG.Audio, MSG.Audio, MSG.Video],
+  );
+  bus.push(audio[2]!);
+  await turn();
+  t.mock.timers.tick(AUDIO_HOLD_MS - 1);
+  assert.equal(v.items.length, 3);
+  t.mock.timers.tick(1);
+  assert.equal(v.items.length, 4, 'without video it leaves after AUDIO_HOLD_MS');
+  assert.deepEqual(
+    decode(v.items[3]!).map((m) => m.type),
+    [MSG.Audio],
+  );
+});
+
+test('rtmp egress: audio without video is never held', async () => {
+  const bus = new MediaBus();
+  const egress = bus.egress('rtmp', (b) => new RtmpEgress(b));
+  const v = viewer();
+  egress.subscribe(v.sub);
+  const tracks: Tracks = { ...TRACKS, video: undefined };
+  bus.startSource(tracks);
+  for (const f of media(0.1, { video: false })) bus.push(f);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(v.items.length, 2, 'headers, then one batch at the end of the turn');
+  assert.ok(v.items[1]!.start);
 });
 
 test('viewer counts: the bus reports the sum of its egresses\u2019 viewers, not its listeners', () => {
