@@ -265,7 +265,9 @@ export async function runRtmpBench(): Promise<BenchRow[]> {
         listeners: 'rtmp 127.0.0.1:0;\n',
         env: {
           LOG_LEVEL: 'info',
-          ...(PROF_DIR ? { NODE_OPTIONS: `--import ${join(HERE, 'cpu-prof-hook.mjs')}`, CPU_PROF_DIR: PROF_DIR } : {}),
+          ...(PROF_DIR
+            ? { NODE_OPTIONS: `--import ${join(HERE, 'cpu-prof-hook.mjs')}`, CPU_PROF_DIR: PROF_DIR }
+            : {}),
         },
       });
       const running = sg;
