@@ -122,8 +122,9 @@ async function measure(server: Server, name: string, viewers: number, media: str
   );
   try {
     const started = await Promise.race([nextLine(probe), sleep(15_000).then(() => 'timeout')]);
-    if (started !== 'publishing')
+    if (started !== 'publishing') {
       throw new Error(`${server.label}: the probe could not publish (${started})`);
+    }
     await sleep(1500);
     const open = Array.from({ length: viewers }, () => openViewer(server.port, server.app, name));
     await sleep(1000);
@@ -211,16 +212,16 @@ rtmp { server { listen 127.0.0.1:${port}; chunk_size 4096; application live { li
 async function startNms(): Promise<Server | string> {
   if (!existsSync(join(NMS_DIR, 'node_modules', 'node-media-server'))) {
     mkdirSync(NMS_DIR, { recursive: true });
-    for (const f of ['package.json', 'package-lock.json', 'run-nms.cjs']) {
+    for (const f of ['package.json', 'package-lock.json', 'run-nms.mjs']) {
       copyFileSync(join(HERE, 'peers', 'nms', f), join(NMS_DIR, f));
     }
     const npm = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: NMS_DIR, stdio: 'ignore' });
     if (npm.status !== 0) return `npm ci of node-media-server failed in ${NMS_DIR}`;
   }
-  copyFileSync(join(HERE, 'peers', 'nms', 'run-nms.cjs'), join(NMS_DIR, 'run-nms.cjs'));
+  copyFileSync(join(HERE, 'peers', 'nms', 'run-nms.mjs'), join(NMS_DIR, 'run-nms.mjs'));
   const port = await freePort();
   const httpPort = await freePort();
-  const proc = spawn(process.execPath, [join(NMS_DIR, 'run-nms.cjs'), String(port), String(httpPort)], {
+  const proc = spawn(process.execPath, [join(NMS_DIR, 'run-nms.mjs'), String(port), String(httpPort)], {
     cwd: NMS_DIR,
     stdio: 'ignore',
   });
@@ -315,8 +316,9 @@ export async function runRtmpBench(): Promise<BenchRow[]> {
         }
       }
     }
-    if (notes.length > 0)
+    if (notes.length > 0) {
       rows.push({ name: 'rtmp fan-out', ours: 0, peer: 0, ratio: 0, note: notes.join('; ') });
+    }
     return rows;
   } finally {
     for (const s of servers) await s.stop();

@@ -1,10 +1,10 @@
 // node-media-server on loopback for the RTMP fan-out bench, configured in code (bin/app.js would
 // write secrets back into its own config file): RTMP and HTTP-FLV only, no auth, no web admin.
-// Usage: node run-nms.cjs RTMP_PORT HTTP_PORT
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const NodeMediaServer = require('node-media-server');
+// Usage: node run-nms.mjs RTMP_PORT HTTP_PORT (from the directory node-media-server is installed in)
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import NodeMediaServer from 'node-media-server';
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nms-bench-'));
 const nms = new NodeMediaServer(
