@@ -20,9 +20,11 @@ for (const [label, run] of [
     process.exitCode = 1;
   }
 }
-process.stdout.write('\nbenchmark                                   ours/s      peer/s   ratio  peer\n');
+// Rates print whole; small figures (ms per viewer-second, delays) keep three significant digits.
+const num = (v: number): string => (Math.abs(v) >= 100 || v === 0 ? v.toFixed(0) : v.toPrecision(3));
+process.stdout.write('\nbenchmark                                   ours        peer     ratio  peer\n');
 for (const r of rows) {
   process.stdout.write(
-    `${r.name.padEnd(42)} ${r.ours.toFixed(0).padStart(9)} ${r.peer.toFixed(0).padStart(11)} ${r.ratio.toFixed(2).padStart(7)}  ${r.note}\n`,
+    `${r.name.padEnd(42)} ${num(r.ours).padStart(9)} ${num(r.peer).padStart(11)} ${r.ratio.toFixed(2).padStart(7)}  ${r.note}\n`,
   );
 }

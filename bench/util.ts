@@ -49,3 +49,55 @@ export function cpuSeconds(pid: number): number {
   }
   return total / 100; // USER_HZ is 100 on Linux
 }
+
+/** The pid and its direct children (nginx's workers). */
+export function family(pid: number): number[] {
+  const pids = [pid];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) pids.push(Number(entry));
+    } catch {
+      // the process went away while we looked
+    }
+  }
+  return pids;
+}
+
+/** CPU seconds used so far by a process and its direct children, user and system apart. */
+export function cpuTimes(pid: number): { user: number; sys: number } {
+  let user = 0;
+  let sys = 0;
+  for (const p of family(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      user += Number(fields[11]);
+      sys += Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return { user: user / 100, sys: sys / 100 };
+}
+
+/** Resident set size in bytes of a process and its direct children. */
+export function rssBytes(pid: number): number {
+  let total = 0;
+  for (const p of family(pid)) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      total += Number(m?.[1] ?? 0) * 1024;
+    } catch {
+      // gone
+    }
+  }
+  return total;
+}
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
+}

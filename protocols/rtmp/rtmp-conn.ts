@@ -28,7 +28,6 @@ export class RtmpConn extends ClientConn {
   private readonly machine: RtmpSessionMachine;
   private readonly registry: StreamRegistry;
   private publisher: Publisher | undefined;
-  private corked = false;
 
   constructor(socket: Socket, deps: RtmpDeps) {
     const limits = deps.config().limits;
@@ -121,17 +120,8 @@ export class RtmpConn extends ClientConn {
     const egress = stream.bus.egress('rtmp', (bus) => new RtmpEgress(bus));
     const session = this.session;
     const unsubscribe = egress.subscribe({
+      // The egress already batched a turn's messages into one Buffer: one write, no cork.
       deliver: (item) => {
-        // One publisher read often yields several frames; corking until the end of the tick
-        // turns their writes into one writev per viewer instead of one syscall per frame.
-        if (!this.corked) {
-          this.corked = true;
-          this.socket.cork();
-          process.nextTick(() => {
-            this.corked = false;
-            this.socket.uncork();
-          });
-        }
         this.socket.write(item.bytes);
         session?.addBytes(item.bytes.length);
       },

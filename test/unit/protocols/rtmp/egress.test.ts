@@ -6,7 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { OUT_CHUNK_SIZE, RtmpEgress, type RtmpItem } from '../../../../protocols/rtmp/egress.js';
+import {
+  AUDIO_HOLD_MS,
+  OUT_CHUNK_SIZE,
+  RtmpEgress,
+  type RtmpItem,
+} from '../../../../protocols/rtmp/egress.js';
 import { TsEgress } from '../../../../protocols/mpegts/egress.js';
 import { ChunkReader } from '../../../../protocols/rtmp/wire/chunk-reader.js';
 import { encodeMessage } from '../../../../protocols/rtmp/wire/chunk-writer.js';
@@ -87,6 +92,7 @@ test('rtmp egress: the last viewer leaving unsubscribes from the bus; it listens
   for (const f of media(1)) bus.push(f);
   const c = viewer();
   egress.subscribe(c.sub);
+  egress.flush();
   assert.equal(bus.listenerCount, 1);
   assertHeaders(c.items[0], TRACKS);
   assert.ok(isVideoKeyframe(decode(c.items[1]!)[0]), 'the cached GOP from its keyframe follows');
@@ -106,6 +112,7 @@ test('rtmp egress: a viewer that came before the publisher gets the codec header
 
   // The publisher starts mid-GOP: audio and inter frames first, the keyframe at frame 15.
   for (const f of media(1.5, { firstIndex: 10 })) bus.push(f);
+  egress.flush();
   const second = v.items[1];
   assert.ok(second?.start, 'the first media item is a start point');
   assert.ok(isVideoKeyframe(decode(second)[0]), 'and it is a video keyframe');
@@ -122,8 +129,10 @@ test('rtmp egress: changed tracks reach every viewer, even one skipping ahead fo
   egress.subscribe(fast.sub);
   bus.startSource(TRACKS);
   for (const f of media(1)) bus.push(f);
+  egress.flush();
   backlog = 5000;
   for (const f of media(0.2, { startDts: 90000, firstIndex: 25 })) bus.push(f);
+  egress.flush();
 
   const next: Tracks = {
     ...TRACKS,
@@ -148,6 +157,7 @@ test('rtmp egress: a viewer joining mid-stream gets headers, then the GOP from t
   egress.subscribe(first.sub);
   bus.startSource(TRACKS);
   for (const f of media(1.5)) bus.push(f);
+  egress.flush();
   const late = viewer();
   egress.subscribe(late.sub);
   assert.equal(late.items[0], first.items[0], 'the same header Buffer');
@@ -155,6 +165,121 @@ test('rtmp egress: a viewer joining mid-stream gets headers, then the GOP from t
   const offset = first.items.indexOf(late.items[1]!);
   assert.ok(offset > 1);
   late.items.slice(1).forEach((item, i) => assert.equal(item, first.items[offset + i]));
+});
+
+test('rtmp egress: one turn\u2019s messages reach every viewer as one shared Buffer when the turn ends', async () => {
+  const bus = new MediaBus();
+  const egress = bus.egress('rtmp', (b) => new RtmpEgress(b));
+  const a = viewer();
+  const b = viewer();
+  egress.subscribe(a.sub);
+  egress.subscribe(b.sub);
+  bus.startSource(TRACKS);
+  assert.equal(a.items.length, 1, 'the headers are not held back');
+  const frames = media(0.4, { firstIndex: 20 }); // inter frames, the keyframe at 25, inter frames
+  for (const f of frames) bus.push(f);
+  assert.equal(a.items.length, 1, 'nothing before the turn ends');
+  await new Promise((r) => setImmediate(r));
+  // Before the keyframe there was nothing to start on; from it on, one item for the rest of the turn.
+  assert.equal(a.items.length, 2);
+  const batch = a.items[1]!;
+  assert.equal(batch, b.items[1], 'the same Buffer for every viewer');
+  assert.ok(batch.start);
+  const msgs = decode(batch);
+  assert.ok(isVideoKeyframe(msgs[0]), 'the batch begins with the keyframe');
+  const fromKey = frames.slice(frames.findIndex((f) => f.kind === 'video' && f.keyframe));
+  assert.equal(msgs.length, fromKey.length, 'every message after it, in order');
+  assert.deepEqual(
+    msgs.map((m) => m.type),
+    fromKey.map((f) => (f.kind === 'video' ? MSG.Video : MSG.Audio)),
+  );
+  assert.equal(
+    batch.payload,
+    msgs.reduce((n, m) => n + m.payload.length, 0),
+  );
+});
+
+test('rtmp egress: a keyframe opens a new batch, so a waiting viewer and the GOP cache see it', () => {
+  const bus = new MediaBus();
+  const egress = bus.egress('rtmp', (b) => new RtmpEgress(b));
+  const early = viewer();
+  egress.subscribe(early.sub);
+  bus.startSource(TRACKS);
+  for (const f of media(1.5)) bus.push(f); // keyframes at frames 0 and 25, in one turn
+  egress.flush();
+  const batches = early.items.slice(1);
+  assert.equal(batches.length, 2, 'one batch per GOP');
+  assert.ok(batches.every((i) => i.start && isVideoKeyframe(decode(i)[0])));
+  const late = viewer();
+  egress.subscribe(late.sub);
+  assert.equal(late.items[1], batches[1], 'a new viewer starts on the batch of the last keyframe');
+});
+
+test('rtmp egress: changed tracks send the frames batched before them first; idle drops a pending batch', () => {
+  const bus = new MediaBus();
+  const egress = bus.egress('rtmp', (b) => new RtmpEgress(b));
+  const v = viewer();
+  const off = egress.subscribe(v.sub);
+  bus.startSource(TRACKS);
+  for (const f of media(0.2)) bus.push(f);
+  bus.setTracks({ ...TRACKS, audio: undefined });
+  assert.equal(v.items.length, 3, 'headers, the old frames, the new headers');
+  assert.ok(v.items[1]!.payload > 0);
+  assert.equal(v.items[2]!.payload, 0);
+  for (const f of media(0.2, { audio: false })) bus.push(f);
+  off();
+  egress.flush();
+  assert.equal(v.items.length, 3, 'nothing is sent after the last viewer left');
+});
+
+test('rtmp egress: audio next to video waits for the next video frame, or AUDIO_HOLD_MS', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+  const bus = new MediaBus();
+  const egress = bus.egress('rtmp', (b) => new RtmpEgress(b));
+  const v = viewer();
+  egress.subscribe(v.sub);
+  bus.startSource(TRACKS);
+  const frames = media(0.2);
+  const audio = frames.filter((f) => f.kind === 'audio');
+  const video = frames.filter((f) => f.kind === 'video');
+  bus.push(video[0]!);
+  await turn();
+  assert.equal(v.items.length, 2, 'video leaves when the turn ends');
+  bus.push(audio[0]!);
+  bus.push(audio[1]!);
+  await turn();
+  assert.equal(v.items.length, 2, 'audio alone is held');
+  bus.push(video[1]!);
+  await turn();
+  assert.equal(v.items.length, 3, 'and rides with the next video frame');
+  assert.deepEqual(
+    decode(v.items[2]!).map((m) => m.type),
+    [MSG.Audio, MSG.Audio, MSG.Video],
+  );
+  bus.push(audio[2]!);
+  await turn();
+  t.mock.timers.tick(AUDIO_HOLD_MS - 1);
+  assert.equal(v.items.length, 3);
+  t.mock.timers.tick(1);
+  assert.equal(v.items.length, 4, 'without video it leaves after AUDIO_HOLD_MS');
+  assert.deepEqual(
+    decode(v.items[3]!).map((m) => m.type),
+    [MSG.Audio],
+  );
+});
+
+test('rtmp egress: audio without video is never held', async () => {
+  const bus = new MediaBus();
+  const egress = bus.egress('rtmp', (b) => new RtmpEgress(b));
+  const v = viewer();
+  egress.subscribe(v.sub);
+  const tracks: Tracks = { ...TRACKS, video: undefined };
+  bus.startSource(tracks);
+  for (const f of media(0.1, { video: false })) bus.push(f);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(v.items.length, 2, 'headers, then one batch at the end of the turn');
+  assert.ok(v.items[1]!.start);
 });
 
 test('viewer counts: the bus reports the sum of its egresses\u2019 viewers, not its listeners', () => {

@@ -15,6 +15,7 @@ import {
   type RtmpAction,
 } from '../../../../protocols/rtmp/session.js';
 import { DEFAULT_LIMITS } from '../../../../src/core/limits.js';
+import { OUT_CHUNK_SIZE } from '../../../../protocols/rtmp/egress.js';
 
 /** What the server reads with by default (src/core/limits.ts). */
 const READER_LIMITS = chunkReaderLimits(DEFAULT_LIMITS);
@@ -117,7 +118,7 @@ test('rtmp session: C0+C1 gets S0+S1+S2; C2 with connect in the same read is ans
   );
   assert.equal(server.messages[0]?.payload.readUInt32BE(0), 2_500_000);
   assert.equal(server.messages[1]?.payload.readUInt8(4), 2, 'dynamic peer bandwidth limit');
-  assert.equal(server.messages[2]?.payload.readUInt32BE(0), 4096);
+  assert.equal(server.messages[2]?.payload.readUInt32BE(0), OUT_CHUNK_SIZE);
   const [result] = server.commands();
   assert.deepEqual(result, {
     name: '_result',
