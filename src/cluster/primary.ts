@@ -14,8 +14,7 @@ import os from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import { isWorkerMessage, type PrimaryMessage, type WorkerMessage } from './messages.js';
-import { OwnerRegistry } from './owners.js';
-import { SharedSessions } from './shared-sessions.js';
+import { PrimaryState, type Outgoing, type PrimaryEvent } from './primary-state.js';
 import { SECRET_ENV, SLOT_ENV } from './worker.js';
 import { SECRET_BYTES } from './relay-wire.js';
 
@@ -46,8 +45,7 @@ export function runPrimary(options: {
 }): Promise<number> {
   const { count, log } = options;
   const secret = randomBytes(SECRET_BYTES).toString('hex');
-  const owners = new OwnerRegistry();
-  const shared = new SharedSessions();
+  const state = new PrimaryState();
   const slots: Slot[] = Array.from({ length: count }, () => ({
     worker: undefined,
     startedAt: 0,
@@ -87,62 +85,40 @@ export function runPrimary(options: {
     w.on('exit', (code, signal) => onExit(w, index, code, signal));
   };
 
+  const deliver = (out: Outgoing[]): void => {
+    for (const o of out) {
+      if (o.to === 'all') broadcast(o.msg, o.except);
+      else {
+        const w = live.get(o.to);
+        if (w) sendTo(w, o.msg);
+      }
+    }
+  };
+
   const onMessage = (w: Worker, index: number, m: WorkerMessage): void => {
-    switch (m.t) {
-      case 'ready': {
-        owners.workerReady(w.id, m.relay);
+    const events: PrimaryEvent[] = [];
+    deliver(state.handle(w.id, m, events));
+    for (const e of events) {
+      if (e.kind === 'ready') {
         log.info(
           { worker: index, pid: w.process.pid },
           readyOnce.has(index) ? 'worker restarted' : 'worker ready',
         );
         readyOnce.add(index);
-        if (!announced && readyOnce.size === count) {
+        if (!announced && readyOnce.size === count && m.t === 'ready') {
           announced = true;
           options.announce(m.addresses);
         }
-        return;
+      } else if (e.kind === 'publish_conflict') {
+        log.warn(
+          { stream: e.stream, worker: index },
+          'stream published on a second worker at the same time; the other workers keep relaying the first',
+        );
+      } else if (e.kind === 'reloaded') {
+        log.info({ worker: index }, 'worker reloaded its config');
+      } else {
+        log.error({ worker: index, err: e.error }, 'worker could not reload its config');
       }
-      case 'published': {
-        const claim = owners.published(w.id, m.name);
-        const owner = owners.lookup(m.name);
-        if (claim.ok && owner) broadcast({ t: 'owner', name: m.name, ...owner }, w.id);
-        else if (!claim.ok) {
-          log.warn(
-            { stream: m.name, worker: index },
-            'stream published on a second worker at the same time; the other workers keep relaying the first',
-          );
-        }
-        return;
-      }
-      case 'unpublished':
-        if (owners.unpublished(w.id, m.name)) broadcast({ t: 'no_owner', name: m.name }, w.id);
-        return;
-      case 'lookup':
-        sendTo(w, { t: 'reply', rid: m.rid, value: owners.lookup(m.name) ?? null });
-        return;
-      case 'register':
-        sendTo(w, { t: 'reply', rid: m.rid, value: shared.register(w.id, m.session) });
-        return;
-      case 'unregister':
-        shared.unregister(m.id);
-        return;
-      case 'set_ban':
-        shared.setBan(m.entry);
-        return;
-      case 'get_ban':
-        sendTo(w, { t: 'reply', rid: m.rid, value: shared.getBan(m.idKey) ?? null });
-        return;
-      case 'clear_ban':
-        shared.clearBan(m.idKey);
-        return;
-      case 'unique':
-        // Like Redis pub/sub: every worker, the sender too, kicks its own older sessions.
-        broadcast({ t: 'unique', kick: m.kick });
-        return;
-      case 'reloaded':
-        if (m.ok) log.info({ worker: index }, 'worker reloaded its config');
-        else log.error({ worker: index, err: m.error }, 'worker could not reload its config');
-        return;
     }
   };
 
@@ -150,8 +126,8 @@ export function runPrimary(options: {
     live.delete(w.id);
     const slot = slots[index] as Slot;
     if (slot.worker === w) slot.worker = undefined;
-    for (const name of owners.workerGone(w.id)) broadcast({ t: 'no_owner', name });
-    const dropped = shared.workerGone(w.id);
+    const { out, sessionsDropped: dropped } = state.workerGone(w.id);
+    deliver(out);
     if (stopping) {
       if (live.size === 0) finish(exitCode);
       return;

@@ -89,9 +89,9 @@ export async function runWorker(options: {
 
   const onStart = (stream: Stream): void => {
     void ready.then(() => {
-      if (runsPulledInput() && stream.pulledInputUrl !== undefined)
+      if (runsPulledInput() && stream.pulledInputUrl !== undefined) {
         post({ t: 'published', name: stream.name });
-      else if (stream.acceptsPublish || stream.pulledInputUrl !== undefined) void lookupAndAttach(stream);
+      } else if (stream.acceptsPublish || stream.pulledInputUrl !== undefined) void lookupAndAttach(stream);
     });
   };
 
