@@ -24,7 +24,9 @@ export type WorkerMessage =
   | { t: 'get_ban'; rid: number; idKey: string }
   | { t: 'clear_ban'; idKey: string }
   | { t: 'unique'; kick: UniqueKick }
-  | { t: 'reloaded'; ok: boolean; error?: string };
+  | { t: 'reloaded'; ok: boolean; error?: string }
+  /** The admin API reloaded this worker's config: the others reload too. */
+  | { t: 'reload_all' };
 
 export type PrimaryMessage =
   | { t: 'reply'; rid: number; value: unknown }
@@ -53,6 +55,7 @@ const WORKER_TYPES = new Set([
   'clear_ban',
   'unique',
   'reloaded',
+  'reload_all',
 ]);
 
 /** Messages on the cluster channel may come from Node itself (internal ones) too: only ours pass. */

@@ -66,6 +66,8 @@ export class PrimaryState {
       case 'unique':
         // Like Redis pub/sub: every worker, the sender too, kicks its own older sessions.
         return [{ to: 'all', msg: { t: 'unique', kick: m.kick } }];
+      case 'reload_all':
+        return [{ to: 'all', except: worker, msg: { t: 'reload' } }];
       case 'reloaded':
         events.push(
           m.ok

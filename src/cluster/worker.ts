@@ -162,12 +162,19 @@ export async function runWorker(options: {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('disconnect', () => stop('primary gone'));
 
+  const reloadAll = (read: () => Promise<Config>) => async (): Promise<Config> => {
+    const next = await read();
+    post({ t: 'reload_all' });
+    return next;
+  };
+
   const relay = await relayServer.listen();
   try {
     server = await startServer(options.config, {
       log,
       adapters: options.adapters,
-      ...(options.reloadFromDisk ? { reloadFromDisk: options.reloadFromDisk } : {}),
+      // A reload through the admin API lands on one worker; the primary has the others follow.
+      ...(options.reloadFromDisk ? { reloadFromDisk: reloadAll(options.reloadFromDisk) } : {}),
       worker: {
         sharedStore: (unique) => {
           onUnique = unique;

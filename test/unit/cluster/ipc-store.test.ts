@@ -21,7 +21,12 @@ interface Worker {
   deliver(m: PrimaryMessage): void;
 }
 
-function cluster(count = 2): { workers: Worker[]; primary: PrimaryState; sent: WorkerMessage[] } {
+function cluster(count = 2): {
+  workers: Worker[];
+  primary: PrimaryState;
+  sent: WorkerMessage[];
+  clock: FakeClock;
+} {
   const clock = new FakeClock();
   const primary = new PrimaryState(() => clock.now());
   const workers: Worker[] = [];
@@ -65,7 +70,7 @@ function cluster(count = 2): { workers: Worker[]; primary: PrimaryState; sent: W
       },
     });
   }
-  return { workers, primary, sent };
+  return { workers, primary, sent, clock };
 }
 
 const user = (extra: { maxSessions?: number; unique?: boolean }) => () => ({
@@ -76,11 +81,13 @@ const user = (extra: { maxSessions?: number; unique?: boolean }) => () => ({
 });
 
 test('workers: X-Max-Sessions 1 holds across two workers; the refused identity is banned on both', async () => {
-  const { workers } = cluster();
+  const { workers, clock } = cluster();
   const [w1, w2] = workers as [Worker, Worker];
   w1.backend.answer = user({ maxSessions: 1 });
   w2.backend.answer = user({ maxSessions: 1 });
   const first = granted(await w1.manager.open(request({ proto: 'rtmp', token: 'dev-a' })));
+  // Opened a millisecond apart or more: within one, the session ids decide who is newer.
+  await clock.advance(1000);
   const second = await w2.manager.open(request({ proto: 'rtmp', token: 'dev-b' }));
   assert.equal(second.allow, false, 'the second device, on the other worker, is refused');
   assert.equal(second.allow === false && second.reason, 'session_limit');
@@ -98,11 +105,12 @@ test('workers: X-Max-Sessions 1 holds across two workers; the refused identity i
 });
 
 test("workers: X-Unique on one worker kicks the user's older session on the other", async () => {
-  const { workers } = cluster();
+  const { workers, clock } = cluster();
   const [w1, w2] = workers as [Worker, Worker];
   w1.backend.answer = user({ unique: true });
   w2.backend.answer = user({ unique: true });
   const older = granted(await w1.manager.open(request({ proto: 'rtmp', token: 'tv' })));
+  await clock.advance(1000);
   let killed = '';
   older.onKill((reason) => (killed = reason));
   const newer = granted(await w2.manager.open(request({ proto: 'rtmp', token: 'phone' })));

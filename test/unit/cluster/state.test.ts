@@ -163,6 +163,7 @@ test('shared sessions: bans expire, can be cleared, and X-Unique goes to every w
   p.handle(1, { t: 'set_ban', entry: ban });
   p.handle(2, { t: 'clear_ban', idKey: 'k' });
   assert.equal(p.shared.getBan('k'), undefined, 'cleared');
+  assert.deepEqual(p.handle(2, { t: 'reload_all' }), [{ to: 'all', except: 2, msg: { t: 'reload' } }]);
   const kick = { kind: 'play' as const, userId: 'u1', winner: 's9' };
   assert.deepEqual(p.handle(2, { t: 'unique', kick }), [{ to: 'all', msg: { t: 'unique', kick } }]);
 });
