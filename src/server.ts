@@ -38,6 +38,8 @@ export async function startServer(
     worker?: {
       sharedStore: (onUnique: (kick: UniqueKick) => void) => ClusterStore;
       streams: Pick<StreamDeps, 'onPublisher' | 'onStart' | 'runsPulledInput'>;
+      /** Routes that take precedence over the single-process session API (the cluster-wide one). */
+      routes?: (router: HttpRouter, manager: SessionCore['manager']) => void;
     };
   },
 ): Promise<RunningServer> {
@@ -77,6 +79,7 @@ export async function startServer(
     },
   });
 
+  options.worker?.routes?.(router, sessionCore.manager);
   registerSessionRoutes(router, sessionCore.manager, sessionCore.history);
   registerTokenRoutes(router, adminView, () => config);
   registerAdminRoutes(router);

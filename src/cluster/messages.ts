@@ -26,7 +26,10 @@ export type WorkerMessage =
   | { t: 'unique'; kick: UniqueKick }
   | { t: 'reloaded'; ok: boolean; error?: string }
   /** The admin API reloaded this worker's config: the others reload too. */
-  | { t: 'reload_all' };
+  | { t: 'reload_all' }
+  /** Run a session-API operation in every worker; the reply is each worker's answer. */
+  | { t: 'fanout'; rid: number; op: ApiOp; arg: ApiArg }
+  | { t: 'call_result'; cid: number; value: unknown };
 
 export type PrimaryMessage =
   | { t: 'reply'; rid: number; value: unknown }
@@ -35,7 +38,12 @@ export type PrimaryMessage =
   | { t: 'no_owner'; name: string }
   | { t: 'unique'; kick: UniqueKick }
   | { t: 'reload' }
-  | { t: 'shutdown' };
+  | { t: 'shutdown' }
+  | { t: 'call'; cid: number; op: ApiOp; arg: ApiArg };
+
+/** The session-API operations that span workers (api.ts). */
+export type ApiOp = 'list' | 'get' | 'kick' | 'reauth' | 'bans' | 'unban';
+export type ApiArg = string | { name?: string; userId?: string; proto?: string } | null;
 
 /** An owner as a lookup answers it; `undefined` when nobody publishes the name. */
 export interface Owner {
@@ -56,6 +64,8 @@ const WORKER_TYPES = new Set([
   'unique',
   'reloaded',
   'reload_all',
+  'fanout',
+  'call_result',
 ]);
 
 /** Messages on the cluster channel may come from Node itself (internal ones) too: only ours pass. */
@@ -66,7 +76,13 @@ export function isWorkerMessage(m: unknown): m is WorkerMessage {
 export function isPrimaryMessage(m: unknown): m is PrimaryMessage {
   const t = typeof m === 'object' && m !== null ? (m as { t?: unknown }).t : undefined;
   return (
-    t === 'reply' || t === 'owner' || t === 'no_owner' || t === 'unique' || t === 'reload' || t === 'shutdown'
+    t === 'reply' ||
+    t === 'owner' ||
+    t === 'no_owner' ||
+    t === 'unique' ||
+    t === 'reload' ||
+    t === 'shutdown' ||
+    t === 'call'
   );
 }
 

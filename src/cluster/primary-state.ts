@@ -18,8 +18,18 @@ export interface PrimaryEvent {
   error?: string;
 }
 
+interface Call {
+  from: number;
+  rid: number;
+  waiting: Set<number>;
+  values: unknown[];
+}
+
 export class PrimaryState {
   readonly owners = new OwnerRegistry();
+  private readonly workers = new Set<number>();
+  private readonly calls = new Map<number, Call>();
+  private nextCall = 1;
   readonly shared: SharedSessions;
 
   constructor(now?: () => number) {
@@ -32,6 +42,7 @@ export class PrimaryState {
     ];
     switch (m.t) {
       case 'ready':
+        this.workers.add(worker);
         this.owners.workerReady(worker, m.relay);
         events.push({ kind: 'ready', worker });
         return [];
@@ -66,6 +77,17 @@ export class PrimaryState {
       case 'unique':
         // Like Redis pub/sub: every worker, the sender too, kicks its own older sessions.
         return [{ to: 'all', msg: { t: 'unique', kick: m.kick } }];
+      case 'fanout': {
+        const cid = this.nextCall++;
+        this.calls.set(cid, { from: worker, rid: m.rid, waiting: new Set(this.workers), values: [] });
+        return [...this.workers].map((w) => ({ to: w, msg: { t: 'call', cid, op: m.op, arg: m.arg } }));
+      }
+      case 'call_result': {
+        const call = this.calls.get(m.cid);
+        if (!call || !call.waiting.delete(worker)) return [];
+        call.values.push(m.value);
+        return call.waiting.size === 0 ? this.finish(m.cid) : [];
+      }
       case 'reload_all':
         return [{ to: 'all', except: worker, msg: { t: 'reload' } }];
       case 'reloaded':
@@ -78,11 +100,27 @@ export class PrimaryState {
     }
   }
 
-  /** A worker exited: its streams lose their owner and its sessions stop counting. */
+  /** A worker exited: its streams lose their owner, its sessions stop counting, calls stop waiting for it. */
   workerGone(worker: number): { out: Outgoing[]; sessionsDropped: number } {
+    this.workers.delete(worker);
     const out: Outgoing[] = this.owners
       .workerGone(worker)
       .map((name) => ({ to: 'all' as const, msg: { t: 'no_owner' as const, name } }));
+    for (const [cid, call] of this.calls) {
+      if (call.waiting.delete(worker) && call.waiting.size === 0) out.push(...this.finish(cid));
+    }
     return { out, sessionsDropped: this.shared.workerGone(worker) };
+  }
+
+  /** A fan-out call's deadline passed: the caller gets the answers that came. */
+  expireCall(cid: number): Outgoing[] {
+    return this.calls.has(cid) ? this.finish(cid) : [];
+  }
+
+  private finish(cid: number): Outgoing[] {
+    const call = this.calls.get(cid) as Call;
+    this.calls.delete(cid);
+    if (call.from === undefined || !this.workers.has(call.from)) return [];
+    return [{ to: call.from, msg: { t: 'reply', rid: call.rid, value: call.values } }];
   }
 }

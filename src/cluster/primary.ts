@@ -20,6 +20,8 @@ import { SECRET_BYTES } from './relay-wire.js';
 
 /** A worker that ran this long before dying starts its slot's back-off afresh. */
 const STABLE_MS = 30_000;
+/** How long a cluster-wide API call waits for the workers' answers. */
+const CALL_DEADLINE_MS = 1_500;
 /** How long workers get to close their sessions (history rows) on shutdown before SIGKILL. */
 const SHUTDOWN_GRACE_MS = 15_000;
 
@@ -97,7 +99,13 @@ export function runPrimary(options: {
 
   const onMessage = (w: Worker, index: number, m: WorkerMessage): void => {
     const events: PrimaryEvent[] = [];
-    deliver(state.handle(w.id, m, events));
+    const out = state.handle(w.id, m, events);
+    deliver(out);
+    const call = out.find((o) => o.msg.t === 'call')?.msg;
+    if (call?.t === 'call') {
+      const deadline = setTimeout(() => deliver(state.expireCall(call.cid)), CALL_DEADLINE_MS);
+      deadline.unref();
+    }
     for (const e of events) {
       if (e.kind === 'ready') {
         log.info(

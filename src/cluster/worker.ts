@@ -16,6 +16,7 @@ import type { Stream } from '../streams/stream.js';
 import { IpcClusterStore, Requests } from './ipc-store.js';
 import { isPrimaryMessage, type Owner, type PrimaryMessage, type WorkerMessage } from './messages.js';
 import { pullRelay, RelayServer } from './relay.js';
+import { registerClusterSessionRoutes, runApiOp, type ApiManager } from './api.js';
 import type { UniqueKick } from '../sessions/cluster.js';
 
 /** After a relay ends, ask the primary again this much later (the owner may have moved). */
@@ -43,6 +44,7 @@ export async function runWorker(options: {
   const requests = new Requests(send);
   let onUnique: (kick: UniqueKick) => void = () => undefined;
   let server: RunningServer | undefined;
+  let manager: ApiManager | undefined;
   const pulls = new Map<string, { stop(): void }>();
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
@@ -140,6 +142,16 @@ export async function runWorker(options: {
       case 'reload':
         void reload();
         return;
+      case 'call': {
+        let value: unknown = null;
+        try {
+          if (manager) value = runApiOp(manager, m.op, m.arg);
+        } catch (err) {
+          log.error({ err: (err as Error).message, op: m.op }, 'cluster API call failed');
+        }
+        post({ t: 'call_result', cid: m.cid, value });
+        return;
+      }
       case 'shutdown':
         stop('shutdown');
         return;
@@ -181,6 +193,12 @@ export async function runWorker(options: {
           return new IpcClusterStore(post, requests, log);
         },
         streams: { onPublisher, onStart, runsPulledInput },
+        routes: (router, sessions) => {
+          manager = sessions;
+          registerClusterSessionRoutes(router, sessions, (op, arg) =>
+            requests.ask<unknown[] | undefined>((rid) => ({ t: 'fanout', rid, op, arg }), undefined),
+          );
+        },
       },
     });
   } catch (err) {

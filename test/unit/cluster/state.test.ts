@@ -189,3 +189,39 @@ test('messages: only our own types pass the guards (Node sends internal ones on 
   assert.equal(isPrimaryMessage({ t: 'shutdown' }), true);
   assert.equal(isPrimaryMessage({ t: 'lookup' }), false);
 });
+
+test('fan-out API calls: every worker is asked, the caller gets all answers once', () => {
+  const p = twoWorkers();
+  p.handle(3, { t: 'ready', addresses: {}, relay: relay2 });
+  const out = p.handle(2, { t: 'fanout', rid: 5, op: 'list', arg: { name: 'live/a' } });
+  assert.deepEqual(
+    out.map((o) => o.to),
+    [1, 2, 3],
+  );
+  const cid = out[0]?.msg.t === 'call' ? out[0].msg.cid : -1;
+  assert.deepEqual(out[0]?.msg, { t: 'call', cid, op: 'list', arg: { name: 'live/a' } });
+  assert.deepEqual(p.handle(1, { t: 'call_result', cid, value: ['a'] }), []);
+  assert.deepEqual(
+    p.handle(1, { t: 'call_result', cid, value: ['again'] }),
+    [],
+    'a second answer is ignored',
+  );
+  assert.deepEqual(p.handle(2, { t: 'call_result', cid, value: [] }), []);
+  // Worker 3 dies before answering: the caller gets what came.
+  const gone = p.workerGone(3);
+  assert.deepEqual(gone.out, [{ to: 2, msg: { t: 'reply', rid: 5, value: [['a'], []] } }]);
+  assert.deepEqual(p.handle(3, { t: 'call_result', cid, value: ['late'] }), []);
+});
+
+test('fan-out API calls: the deadline answers with what came; a caller that died gets nothing', () => {
+  const p = twoWorkers();
+  const out = p.handle(1, { t: 'fanout', rid: 9, op: 'kick', arg: 'sid' });
+  const cid = out[0]?.msg.t === 'call' ? out[0].msg.cid : -1;
+  p.handle(2, { t: 'call_result', cid, value: true });
+  assert.deepEqual(p.expireCall(cid), [{ to: 1, msg: { t: 'reply', rid: 9, value: [true] } }]);
+  assert.deepEqual(p.expireCall(cid), [], 'answered once');
+  const again = p.handle(1, { t: 'fanout', rid: 10, op: 'bans', arg: null });
+  const cid2 = again[0]?.msg.t === 'call' ? again[0].msg.cid : -1;
+  p.workerGone(1);
+  assert.deepEqual(p.handle(2, { t: 'call_result', cid: cid2, value: [] }), []);
+});
