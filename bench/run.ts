@@ -5,6 +5,7 @@
 import { runSessionBench } from './sessions.bench.js';
 import { runHlsBench } from './hls.bench.js';
 import { runRtmpBench } from './rtmp.bench.js';
+import { runWorkersBench } from './workers.bench.js';
 import type { BenchRow } from './util.js';
 
 const rows: BenchRow[] = [];
@@ -12,6 +13,7 @@ for (const [label, run] of [
   ['sessions', runSessionBench],
   ['hls', runHlsBench],
   ['rtmp', runRtmpBench],
+  ['workers', runWorkersBench],
 ] as const) {
   try {
     rows.push(...(await run()));

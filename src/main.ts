@@ -2,6 +2,7 @@
  * The `streamgate` command line (SPEC §1) and the composition root: the only module
  * that imports both the core and the protocol adapters.
  */
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { createDvrAdapter } from '../protocols/dvr/index.js';
 import { createHlsAdapter } from '../protocols/hls/index.js';
@@ -16,6 +17,8 @@ import type { Config } from './config/types.js';
 import { createLogger } from './log.js';
 import type { AdapterFactory } from './adapter.js';
 import { displayHost, startServer } from './server.js';
+import { runPrimary, workerCount } from './cluster/primary.js';
+import { runWorker } from './cluster/worker.js';
 
 const USAGE = `Usage:
   streamgate [--config FILE]        run the server (embedded demo config without --config)
@@ -101,6 +104,24 @@ async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const log = createLogger();
+  // `workers N` (src/cluster/): the primary forks N copies of this command that share the listeners.
+  const reloadFromDisk = async (): Promise<Config> => {
+    const next = await readConfig(file as string);
+    if (Array.isArray(next)) throw new Error(next.join('; '));
+    return next;
+  };
+  if (cluster.isWorker) {
+    return runWorker({ config: loaded, log, adapters, ...(file ? { reloadFromDisk } : {}) });
+  }
+  const count = workerCount(loaded);
+  if (count > 1) {
+    return runPrimary({
+      count,
+      log,
+      ...(file ? { readConfig: () => readConfig(file) } : {}),
+      announce: (addresses) => announce(loaded, file, log, addresses),
+    });
+  }
   let server;
   try {
     server = await startServer(loaded, {

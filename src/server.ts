@@ -16,6 +16,8 @@ import { ffmpegPath } from './streams/ffmpeg-input.js';
 import { registerSessionRoutes } from './api/sessions-api.js';
 import { registerTokenRoutes } from './api/tokens-api.js';
 import { createSessionCore, type SessionCore } from './sessions/index.js';
+import type { ClusterStore, UniqueKick } from './sessions/cluster.js';
+import type { StreamDeps } from './streams/stream.js';
 import { AdminView } from './tokens/admin-view.js';
 
 export interface RunningServer {
@@ -28,18 +30,30 @@ export interface RunningServer {
 
 export async function startServer(
   initial: Config,
-  options: { log: Logger; adapters: AdapterFactory[]; reloadFromDisk?: () => Promise<Config> },
+  options: {
+    log: Logger;
+    adapters: AdapterFactory[];
+    reloadFromDisk?: () => Promise<Config>;
+    /** With `workers N` (src/cluster/worker.ts): the shared session store and the stream hooks. */
+    worker?: {
+      sharedStore: (onUnique: (kick: UniqueKick) => void) => ClusterStore;
+      streams: Pick<StreamDeps, 'onPublisher' | 'onStart' | 'runsPulledInput'>;
+      /** Routes that take precedence over the single-process session API (the cluster-wide one). */
+      routes?: (router: HttpRouter, manager: SessionCore['manager']) => void;
+    };
+  },
 ): Promise<RunningServer> {
   let config = initial;
   const log = options.log;
   const router = new HttpRouter();
-  const registry = new StreamRegistry(config, { log, ffmpeg: ffmpegPath() });
+  const registry = new StreamRegistry(config, { log, ffmpeg: ffmpegPath(), ...options.worker?.streams });
   // AUTH-SPEC §7.5: one secret per process (or STREAMGATE_ADMIN_VIEW_SECRET) for ADM1 tokens.
   const adminView = new AdminView();
   const sessionCore: SessionCore = await createSessionCore({
     config,
     log,
     adminView,
+    ...(options.worker ? { sharedStore: options.worker.sharedStore } : {}),
     policy: (name) => registry.configFor(name),
     onConfigOverride: (name, partial) => registry.resolve(name)?.applyOverride(partial),
   });
@@ -65,6 +79,7 @@ export async function startServer(
     },
   });
 
+  options.worker?.routes?.(router, sessionCore.manager);
   registerSessionRoutes(router, sessionCore.manager, sessionCore.history);
   registerTokenRoutes(router, adminView, () => config);
   registerAdminRoutes(router);

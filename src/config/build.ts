@@ -188,6 +188,17 @@ class ConfigBuilder {
         }
         if (this.once('limits', head)) c.limits = this.limits(s.block.stmts);
         return;
+      case 'workers': {
+        if (!this.chk.noBlock(s) || !this.chk.arity(s, 1, 1, 'workers N | workers auto')) return;
+        const a = args[0] as Token;
+        // More processes than this is a typo, not a machine: each worker is a whole server.
+        if (a.value !== 'auto' && !(isPositiveInteger(a.value) && Number(a.value) <= 256)) {
+          this.chk.err(a, `'workers' must be a whole number from 1 to 256 or 'auto', got '${a.value}'`);
+          return;
+        }
+        if (this.once('workers', head)) c.workers = a.value === 'auto' ? 'auto' : Number(a.value);
+        return;
+      }
       case 'template':
       case 'stream':
         this.streams.read(s, head.value as 'stream' | 'template');

@@ -68,6 +68,7 @@ export const DIRECTIVES: Record<DirectiveCtx, readonly string[]> = {
     'limits',
     'metrics_public',
     'file_root',
+    'workers',
     'template',
     'stream',
   ],

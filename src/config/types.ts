@@ -172,6 +172,8 @@ export interface Config {
   metricsPublic: boolean;
   /** Where `file://` inputs may read from, and what relative paths mean (`file_root`). */
   files: FileRoots;
+  /** `workers N | auto;`: processes sharing the listeners (src/cluster/); absent means 1. */
+  workers?: number | 'auto';
 }
 
 /**

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import type { CloseReason } from '../core/reasons.js';
-import type { ClusterStore } from './cluster.js';
+import type { ClusterStore, UniqueKick } from './cluster.js';
 import { openHistory, type HistoryStore } from './history.js';
 import { Sessions, type SessionManagerOptions } from './manager.js';
 
@@ -20,10 +20,12 @@ export interface SessionCore {
 }
 
 export async function createSessionCore(
-  deps: { config: Config; log: Logger } & Pick<
-    SessionManagerOptions,
-    'policy' | 'onConfigOverride' | 'adminView'
-  >,
+  deps: {
+    config: Config;
+    log: Logger;
+    /** With `workers N` and no `session_store`: the store the primary keeps over IPC (src/cluster/). */
+    sharedStore?: (onUnique: (kick: UniqueKick) => void) => ClusterStore;
+  } & Pick<SessionManagerOptions, 'policy' | 'onConfigOverride' | 'adminView'>,
 ): Promise<SessionCore> {
   const { config, log } = deps;
   const history = openHistory(config.history);
@@ -35,6 +37,8 @@ export async function createSessionCore(
   if (storeUrl !== undefined) {
     const { RedisCluster } = await import('./cluster.js');
     cluster = new RedisCluster(storeUrl, log, (kick) => manager.uniqueHandler()(kick));
+  } else if (deps.sharedStore) {
+    cluster = deps.sharedStore((kick) => manager.uniqueHandler()(kick));
   }
   if (storeUrl !== undefined) {
     log.info({ session_store: storeUrl.replace(/\/\/[^/@]*@/, '//[redacted]@') }, 'sharing session state');

@@ -23,7 +23,7 @@ export class StreamRegistry {
 
   constructor(
     private config: Config,
-    deps: { log: Logger; ffmpeg: string },
+    deps: { log: Logger; ffmpeg: string } & Pick<StreamDeps, 'onPublisher' | 'onStart' | 'runsPulledInput'>,
   ) {
     // Read when used, so an override or a viewer after a reload obeys the reloaded config.
     this.deps = { ...deps, files: () => this.config.files, limits: () => this.config.limits };
@@ -122,7 +122,8 @@ export class StreamRegistry {
   /** One sweep of the idle check; the registry runs it every 10 s once started. */
   removeIdle(now: number): void {
     for (const [name, stream] of this.dynamic) {
-      if (stream.hasPublisher || stream.bus.viewers > 0) {
+      // A relay from another worker keeps nothing alive: it is here for this worker's viewers.
+      if (stream.hasLocalPublisher || stream.bus.viewers > 0) {
         stream.idleSince = now;
       } else if (now - stream.idleSince > IDLE_REMOVE_MS) {
         this.dynamic.delete(name);

@@ -20,6 +20,12 @@ export interface StreamDeps {
   files?: () => FileRoots;
   /** The loaded config's limits (viewer send queue and stall timeout); the defaults when absent. */
   limits?: () => Limits;
+  /** With `workers N` (src/cluster/): a publisher (not a relay) took or left this stream. */
+  onPublisher?: (stream: Stream, publishing: boolean) => void;
+  /** With `workers N`: the stream (re)started; the cluster glue may attach a relay from the owner. */
+  onStart?: (stream: Stream) => void;
+  /** With `workers N`: whether this process runs the stream's pulled input (one worker does, the others relay it). */
+  runsPulledInput?: (name: string) => boolean;
 }
 
 export interface Publisher {
@@ -32,6 +38,8 @@ export class Stream {
   readonly bus: MediaBus;
   private input: FfmpegInput | undefined;
   private publisher: Publisher | undefined;
+  /** The publishing slot is held by a relay from another worker (src/cluster/), not by a client. */
+  private relayed = false;
   private override: StreamOverride | undefined;
   /** `base` with `override` applied; recomputed only when either changes. */
   private effective: StreamConfig;
@@ -89,6 +97,11 @@ export class Stream {
     return this.publisher !== undefined;
   }
 
+  /** A client publishes here, in this process (a relay from another worker does not count). */
+  get hasLocalPublisher(): boolean {
+    return this.publisher !== undefined && !this.relayed;
+  }
+
   get inputState(): string {
     if (this.publisher) return 'publishing';
     return this.input?.state ?? (this.acceptsPublish ? 'waiting_for_publisher' : 'stopped');
@@ -102,7 +115,7 @@ export class Stream {
   start(): void {
     this.running = true;
     const url = this.pulledInputUrl;
-    if (url && !this.input) {
+    if (url && !this.input && (this.deps.runsPulledInput?.(this.name) ?? true)) {
       this.input = new FfmpegInput(
         url,
         this.bus,
@@ -111,6 +124,7 @@ export class Stream {
       );
       this.input.start();
     }
+    this.deps.onStart?.(this);
   }
 
   async stop(): Promise<void> {
@@ -129,9 +143,13 @@ export class Stream {
     this.effective = this.base;
   }
 
-  /** Takes the publishing slot, or returns undefined when someone already publishes here. */
-  claimPublisher(): Publisher | undefined {
-    if (this.publisher || !this.acceptsPublish) return undefined;
+  /**
+   * Takes the publishing slot, or returns undefined when someone already publishes here.
+   * `relay` (src/cluster/): the slot is fed from the worker that owns the stream; it is taken
+   * whatever the inputs say, is not announced, and `onRelease` tells the relay to let go.
+   */
+  claimPublisher(relay?: { onRelease(): void }): Publisher | undefined {
+    if (this.publisher || (!relay && !this.acceptsPublish)) return undefined;
     const source = new Source(this.bus);
     const publisher: Publisher = {
       source,
@@ -139,11 +157,16 @@ export class Stream {
         source.end();
         if (this.publisher === publisher) {
           this.publisher = undefined;
+          this.relayed = false;
           this.idleSince = Date.now();
+          if (relay) relay.onRelease();
+          else this.deps.onPublisher?.(this, false);
         }
       },
     };
     this.publisher = publisher;
+    this.relayed = relay !== undefined;
+    if (!relay) this.deps.onPublisher?.(this, true);
     return publisher;
   }
 
