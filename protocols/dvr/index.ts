@@ -81,7 +81,8 @@ export function createDvrAdapter(core: DvrCore, options: { clock?: Clock } = {})
     const wanted = new Set<string>();
     for (const stream of core.registry.list()) {
       const dvr = stream.config.dvr;
-      if (dvr === undefined) continue;
+      // With workers, only the process that produces a stream records it; relays would duplicate it.
+      if (dvr === undefined || !stream.producesLocally) continue;
       wanted.add(stream.name);
       const existing = recorders.get(stream.name);
       if (existing?.stream === stream && existing.listening) {

@@ -102,6 +102,14 @@ export class Stream {
     return this.publisher !== undefined && !this.relayed;
   }
 
+  /**
+   * This process produces the stream's media (a local publisher or a pulled input it runs),
+   * as opposed to relaying it from the worker that does: what should be recorded, once.
+   */
+  get producesLocally(): boolean {
+    return this.hasLocalPublisher || this.input !== undefined;
+  }
+
   get inputState(): string {
     if (this.publisher) return 'publishing';
     return this.input?.state ?? (this.acceptsPublish ? 'waiting_for_publisher' : 'stopped');
