@@ -3,7 +3,7 @@
  * belong to the same session, and the generated token for clients that bring none. Pure apart
  * from the random source used by `generateToken`.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { SessionKind } from '../core/proto.js';
 import type { SessionKey } from '../core/session-keys.js';
 
@@ -66,7 +66,8 @@ export function identityKey(
   if (kind === 'publish') pairs.push(['@kind', 'publish']);
   pairs.sort((a, b) => byteCompare(a[0], b[0]) || byteCompare(a[1], b[1]));
   const input = pairs.map(([k, val]) => `${k}=${escapeValue(val)}`).join('\n');
-  return createHash('sha1').update(input, 'utf8').digest('hex');
+  // One-shot hash: no Hash object per request (every HLS request hashes its identity).
+  return hash('sha1', input, 'hex');
 }
 
 /** AUTH-SPEC §3.4: `base64url(random 16 bytes)` for a client that brings no token. */

@@ -2,6 +2,12 @@
  * A granted session: the state AUTH-SPEC §11 `SessionRecord` lists, the adapter's kill hooks,
  * and the history row it leaves when it closes. The manager owns its lifecycle; the session
  * only calls back into its host for what touches shared state (touch, close).
+ *
+ * Memory: a server may hold 100 000 HLS sessions (bench/session-memory.bench.ts), so a session
+ * keeps only what it uses after admission — the request's strings, not the request object and
+ * its parsed query — computes its token hash on first use, allocates its kill-hook list with
+ * the first hook, and has no timer or closure of its own for the idle close (rechecks.ts keeps
+ * one deadline queue for all of them).
  */
 import type { AuthBackend } from '../auth/backend.js';
 import type { AuthSpec } from '../config/types.js';
@@ -54,9 +60,12 @@ export class ManagedSession implements Session {
   readonly name: string;
   readonly ip: string;
   readonly token: string;
-  readonly tokenHash: string;
   readonly openedAt: number;
-  readonly req: ClientRequest;
+  /** The client's query string and headers, for update_session (AUTH-SPEC §1.3) and history. */
+  readonly qs: string;
+  readonly userAgent: string | undefined;
+  readonly referer: string | undefined;
+  readonly host: string | undefined;
   readonly spec: AuthSpec | undefined;
   readonly backend: AuthBackend | undefined;
   /** Recorded, never counted against limits (AUTH-SPEC §7.5). */
@@ -79,22 +88,28 @@ export class ManagedSession implements Session {
   /** Set when the manager (not the adapter) ended the session; late onKill registrations still fire. */
   killReason: CloseReason | undefined;
   recheckTimer: TimerHandle | undefined;
-  idleTimer: TimerHandle | undefined;
-  private readonly host: SessionHost;
-  private readonly killers: ((reason: CloseReason) => void)[] = [];
+  /** When the idle check of a per-request session is due, and its slot in the idle queue (-1: none). */
+  idleAt = 0;
+  idleSlot = -1;
+  private readonly sessionHost: SessionHost;
+  private killers: ((reason: CloseReason) => void)[] | undefined;
+  private hashOfToken: string | undefined;
 
   constructor(init: SessionInit) {
-    this.host = init.host;
+    this.sessionHost = init.host;
     this.id = init.id;
     this.idKey = init.idKey;
     this.seq = init.seq;
-    this.req = init.req;
-    this.kind = init.req.kind;
-    this.proto = init.req.proto;
-    this.name = init.req.name;
-    this.ip = init.req.ip;
+    const req = init.req;
+    this.kind = req.kind;
+    this.proto = req.proto;
+    this.name = req.name;
+    this.ip = req.ip;
+    this.qs = req.qs;
+    this.userAgent = req.userAgent;
+    this.referer = req.referer;
+    this.host = req.host;
     this.token = init.token;
-    this.tokenHash = tokenHash(init.token) ?? '';
     this.openedAt = init.openedAt;
     this.spec = init.spec;
     this.backend = init.backend;
@@ -108,6 +123,11 @@ export class ManagedSession implements Session {
     this.nextCheckAt = init.openedAt + init.grant.authDurationSec * 1000;
   }
 
+  /** SPEC §7: the short hash logged, stored and shown in place of the token. */
+  get tokenHash(): string {
+    return (this.hashOfToken ??= tokenHash(this.token) ?? '');
+  }
+
   get softLimitation(): boolean {
     return this.spec?.softLimitation ?? false;
   }
@@ -117,7 +137,7 @@ export class ManagedSession implements Session {
   }
 
   touch(): void {
-    this.host.touchSession(this);
+    this.sessionHost.touchSession(this);
   }
 
   onKill(kill: (reason: CloseReason) => void): void {
@@ -125,17 +145,19 @@ export class ManagedSession implements Session {
       kill(this.killReason);
       return;
     }
-    if (!this.closed) this.killers.push(kill);
+    if (!this.closed) (this.killers ??= []).push(kill);
   }
 
   close(reason: CloseReason): void {
-    this.host.closeSession(this, reason);
+    this.sessionHost.closeSession(this, reason);
   }
 
   /** Runs the adapter's kill callbacks once; a throwing callback does not stop the others. */
   runKillers(reason: CloseReason, onError: (err: unknown) => void): void {
     this.killReason = reason;
-    for (const fn of this.killers.splice(0)) {
+    const killers = this.killers ?? [];
+    this.killers = undefined;
+    for (const fn of killers) {
       try {
         fn(reason);
       } catch (err) {
@@ -171,8 +193,8 @@ export class ManagedSession implements Session {
       opened_at: this.openedAt,
       closed_at: closedAt,
       close_reason: reason,
-      user_agent: this.req.userAgent ?? null,
-      referer: this.req.referer ?? null,
+      user_agent: this.userAgent ?? null,
+      referer: this.referer ?? null,
     };
   }
 
@@ -195,8 +217,8 @@ export class ManagedSession implements Session {
       max_sessions: this.maxSessions ?? null,
       unique: this.unique,
       soft_limitation: this.softLimitation,
-      user_agent: this.req.userAgent ?? null,
-      referer: this.req.referer ?? null,
+      user_agent: this.userAgent ?? null,
+      referer: this.referer ?? null,
     };
   }
 }
