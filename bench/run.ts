@@ -3,6 +3,7 @@
  * as ratios (ours / peer). Absolute numbers depend on the machine; the ratios are the result.
  */
 import { runSessionBench } from './sessions.bench.js';
+import { runSessionMemoryBench } from './session-memory.bench.js';
 import { runHlsBench } from './hls.bench.js';
 import { runRtmpBench } from './rtmp.bench.js';
 import type { BenchRow } from './util.js';
@@ -10,6 +11,7 @@ import type { BenchRow } from './util.js';
 const rows: BenchRow[] = [];
 for (const [label, run] of [
   ['sessions', runSessionBench],
+  ['session memory', () => runSessionMemoryBench()],
   ['hls', runHlsBench],
   ['rtmp', runRtmpBench],
 ] as const) {

@@ -11,14 +11,14 @@
 import type { Clock, TimerHandle } from '../clock.js';
 
 export interface IdleEntry {
-  /** When the entry is due (epoch ms); set by `push`. */
-  idleAt: number;
   /** The entry's index in the heap, -1 when not queued; kept by the queue. */
   idleSlot: number;
 }
 
 export class IdleQueue<T extends IdleEntry> {
-  private readonly heap: T[] = [];
+  private readonly items: T[] = [];
+  /** Due times (epoch ms) beside `items`, slot for slot: a plain double array, no box per entry. */
+  private readonly at: number[] = [];
   private timer: TimerHandle | undefined;
   /** The due time the timer is armed for. */
   private timerAt = Infinity;
@@ -33,27 +33,29 @@ export class IdleQueue<T extends IdleEntry> {
   ) {}
 
   get size(): number {
-    return this.heap.length;
+    return this.items.length;
   }
 
-  /** Queues `e` for `at`, or moves it there when it is queued already. */
+  /** Queues `e` for `at` (epoch ms), or moves it there when it is queued already. */
   push(e: T, at: number): void {
     if (this.stopped) return;
     if (e.idleSlot >= 0) this.remove(e);
-    e.idleAt = at;
-    e.idleSlot = this.heap.length;
-    this.heap.push(e);
-    this.up(e.idleSlot);
+    const i = this.items.length;
+    this.items.push(e);
+    this.at.push(at);
+    e.idleSlot = i;
+    this.up(i);
     this.arm();
   }
 
   remove(e: T): void {
     const i = e.idleSlot;
-    if (i < 0 || this.heap[i] !== e) return;
+    if (i < 0 || this.items[i] !== e) return;
     e.idleSlot = -1;
-    const last = this.heap.pop() as T;
-    if (i < this.heap.length) {
-      this.place(last, i);
+    const last = this.items.pop() as T;
+    const lastAt = this.at.pop() as number;
+    if (i < this.items.length) {
+      this.place(last, lastAt, i);
       this.down(i);
       this.up(last.idleSlot);
     }
@@ -63,16 +65,17 @@ export class IdleQueue<T extends IdleEntry> {
     this.stopped = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
-    for (const e of this.heap) e.idleSlot = -1;
-    this.heap.length = 0;
+    for (const e of this.items) e.idleSlot = -1;
+    this.items.length = 0;
+    this.at.length = 0;
   }
 
   private arm(): void {
-    const first = this.heap[0];
-    if (this.firing || first === undefined || first.idleAt >= this.timerAt) return;
+    const first = this.at[0];
+    if (this.firing || first === undefined || first >= this.timerAt) return;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    this.timerAt = first.idleAt;
-    this.timer = this.clock.setTimeout(() => this.fire(), first.idleAt - this.clock.now());
+    this.timerAt = first;
+    this.timer = this.clock.setTimeout(() => this.fire(), first - this.clock.now());
   }
 
   private fire(): void {
@@ -81,7 +84,8 @@ export class IdleQueue<T extends IdleEntry> {
     const now = this.clock.now();
     this.firing = true;
     try {
-      for (let e = this.heap[0]; e !== undefined && e.idleAt <= now && !this.stopped; e = this.heap[0]) {
+      while (!this.stopped && this.items.length > 0 && (this.at[0] as number) <= now) {
+        const e = this.items[0] as T;
         this.remove(e);
         this.due(e, now);
       }
@@ -91,38 +95,39 @@ export class IdleQueue<T extends IdleEntry> {
     if (!this.stopped) this.arm();
   }
 
-  private place(e: T, i: number): void {
-    this.heap[i] = e;
+  private place(e: T, at: number, i: number): void {
+    this.items[i] = e;
+    this.at[i] = at;
     e.idleSlot = i;
   }
 
   private up(i: number): void {
-    const h = this.heap;
-    const e = h[i] as T;
+    const e = this.items[i] as T;
+    const at = this.at[i] as number;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      const parent = h[p] as T;
-      if (parent.idleAt <= e.idleAt) break;
-      this.place(parent, i);
+      const pAt = this.at[p] as number;
+      if (pAt <= at) break;
+      this.place(this.items[p] as T, pAt, i);
       i = p;
     }
-    this.place(e, i);
+    this.place(e, at, i);
   }
 
   private down(i: number): void {
-    const h = this.heap;
-    const n = h.length;
-    const e = h[i] as T;
+    const n = this.items.length;
+    const e = this.items[i] as T;
+    const at = this.at[i] as number;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
-      const c = r < n && (h[r] as T).idleAt < (h[l] as T).idleAt ? r : l;
-      const child = h[c] as T;
-      if (child.idleAt >= e.idleAt) break;
-      this.place(child, i);
+      const c = r < n && (this.at[r] as number) < (this.at[l] as number) ? r : l;
+      const cAt = this.at[c] as number;
+      if (cAt >= at) break;
+      this.place(this.items[c] as T, cAt, i);
       i = c;
     }
-    this.place(e, i);
+    this.place(e, at, i);
   }
 }

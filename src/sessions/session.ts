@@ -16,7 +16,28 @@ import type { CloseReason } from '../core/reasons.js';
 import { tokenHash } from '../core/secrets.js';
 import type { TimerHandle } from '../clock.js';
 import type { HistoryRow } from './history.js';
+import { ownString } from './identity.js';
 import type { ClientRequest, Session } from './types.js';
+
+/** Header values many sessions repeat (User-Agent, Host, Referer), kept once each. */
+const sharedValues = new Map<string, string>();
+const SHARED_VALUES_MAX = 1024;
+
+/**
+ * One copy of a repeated header value: thousands of viewers of a stream send the same few
+ * User-Agent and Host strings, and Node's parser makes a new string for each request. Past
+ * `SHARED_VALUES_MAX` distinct values the table starts over, so a client sending a new
+ * User-Agent with every request cannot grow it.
+ */
+function shared(v: string | undefined): string | undefined {
+  if (v === undefined) return v;
+  const known = sharedValues.get(v);
+  if (known !== undefined) return known;
+  if (sharedValues.size >= SHARED_VALUES_MAX) sharedValues.clear();
+  const own = ownString(v);
+  sharedValues.set(own, own);
+  return own;
+}
 
 /** The manager's internals a session calls back into. */
 export interface SessionHost {
@@ -88,8 +109,7 @@ export class ManagedSession implements Session {
   /** Set when the manager (not the adapter) ended the session; late onKill registrations still fire. */
   killReason: CloseReason | undefined;
   recheckTimer: TimerHandle | undefined;
-  /** When the idle check of a per-request session is due, and its slot in the idle queue (-1: none). */
-  idleAt = 0;
+  /** The slot of a per-request session in the idle queue (-1: none). */
   idleSlot = -1;
   private readonly sessionHost: SessionHost;
   private killers: ((reason: CloseReason) => void)[] | undefined;
@@ -105,11 +125,11 @@ export class ManagedSession implements Session {
     this.proto = req.proto;
     this.name = req.name;
     this.ip = req.ip;
-    this.qs = req.qs;
-    this.userAgent = req.userAgent;
-    this.referer = req.referer;
-    this.host = req.host;
-    this.token = init.token;
+    this.qs = ownString(req.qs);
+    this.userAgent = shared(req.userAgent);
+    this.referer = shared(req.referer);
+    this.host = shared(req.host);
+    this.token = ownString(init.token);
     this.openedAt = init.openedAt;
     this.spec = init.spec;
     this.backend = init.backend;

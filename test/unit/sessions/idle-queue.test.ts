@@ -8,7 +8,7 @@ import { IdleQueue, type IdleEntry } from '../../../src/sessions/idle-queue.js';
 interface E extends IdleEntry {
   name: string;
 }
-const entry = (name: string): E => ({ name, idleAt: 0, idleSlot: -1 });
+const entry = (name: string): E => ({ name, idleSlot: -1 });
 
 test('idle queue: entries come due in time order, each at its own time, with one timer', async () => {
   const clock = new FakeClock(0);
@@ -59,15 +59,20 @@ test('idle queue: any pushes and removals pop in deadline order (property)', asy
       async (ops) => {
         const clock = new FakeClock(0);
         const popped: number[] = [];
-        const q = new IdleQueue<E>(clock, (e) => popped.push(e.idleAt));
+        const due = new Map<E, number>();
+        const q = new IdleQueue<E>(clock, (e, now) => {
+          assert.ok((due.get(e) as number) <= now);
+          popped.push(due.get(e) as number);
+        });
         const live: E[] = [];
         ops.forEach(([at, drop], i) => {
           const e = entry(String(i));
+          due.set(e, at + 1);
           q.push(e, at + 1);
           live.push(e);
           if (drop) q.remove(live.shift() as E);
         });
-        const expected = live.map((e) => e.idleAt).sort((x, y) => x - y);
+        const expected = live.map((e) => due.get(e) as number).sort((x, y) => x - y);
         await clock.advance(2000);
         assert.deepEqual(popped, expected);
         q.close();
