@@ -4,6 +4,7 @@
  */
 import { runSessionBench } from './sessions.bench.js';
 import { runSessionMemoryBench } from './session-memory.bench.js';
+import { runRssBench } from './rss.bench.js';
 import { runHlsBench } from './hls.bench.js';
 import { runRtmpBench } from './rtmp.bench.js';
 import type { BenchRow } from './util.js';
@@ -12,6 +13,7 @@ const rows: BenchRow[] = [];
 for (const [label, run] of [
   ['sessions', runSessionBench],
   ['session memory', () => runSessionMemoryBench()],
+  ['rss', runRssBench],
   ['hls', runHlsBench],
   ['rtmp', runRtmpBench],
 ] as const) {

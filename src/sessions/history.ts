@@ -17,10 +17,15 @@
  * queue before it closes the database. An operating-system crash or power loss can lose the
  * last commits (the WAL is fsynced at checkpoints, not per commit; the database stays
  * consistent); an fsync per commit would hold the event loop for a disk flush.
+ *
+ * Memory: better-sqlite3 and the database are loaded with the first row or read, not at
+ * start (about 8 MB of a 60 MB process: a server nobody has watched yet does not need them).
+ * The constructor still creates the file, so a path that cannot be written fails at start.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 
 /** SPEC §7 history fields; times are epoch milliseconds (AUTH-SPEC §9.1). */
 export interface HistoryRow {
@@ -81,10 +86,15 @@ export function historyPath(url: string): string {
   return p === ':memory:' ? p : resolve(p);
 }
 
+interface Opened {
+  db: Database.Database;
+  insertAll: (rows: HistoryRow[]) => void;
+}
+
 export class SqliteHistory implements HistoryStore {
-  private readonly db: Database.Database;
-  private readonly insert: Database.Statement;
-  private readonly insertAll: (rows: HistoryRow[]) => void;
+  private readonly path: string;
+  private opened: Opened | undefined;
+  private closed = false;
   private readonly onError: (err: unknown, lostRows: number) => void;
   private pending: HistoryRow[] = [];
   private scheduled: NodeJS.Immediate | undefined;
@@ -94,14 +104,28 @@ export class SqliteHistory implements HistoryStore {
       opts.onError ??
       ((err, lost) =>
         process.stderr.write(`history: ${lost} rows lost: ${(err as Error)?.message ?? String(err)}\n`));
-    const path = historyPath(url);
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    if (path !== ':memory:') {
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
+    this.path = historyPath(url);
+    if (this.path !== ':memory:') {
+      mkdirSync(dirname(this.path), { recursive: true });
+      // An empty file is an empty SQLite database; creating it here fails fast on a bad path.
+      closeSync(openSync(this.path, 'a'));
     }
-    this.db.exec(`CREATE TABLE IF NOT EXISTS sessions_history (
+  }
+
+  private get db(): Database.Database {
+    return this.open().db;
+  }
+
+  private open(): Opened {
+    if (this.opened !== undefined) return this.opened;
+    if (this.closed) throw new Error('history store is closed');
+    const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+    const db = new Sqlite(this.path);
+    if (this.path !== ':memory:') {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+    }
+    db.exec(`CREATE TABLE IF NOT EXISTS sessions_history (
       id TEXT PRIMARY KEY,
       user_id TEXT,
       name TEXT NOT NULL,
@@ -118,13 +142,13 @@ export class SqliteHistory implements HistoryStore {
     CREATE INDEX IF NOT EXISTS sessions_history_user ON sessions_history(user_id, closed_at);
     CREATE INDEX IF NOT EXISTS sessions_history_name ON sessions_history(name, closed_at);
     CREATE INDEX IF NOT EXISTS sessions_history_closed ON sessions_history(closed_at);`);
-    this.insert = this.db.prepare(`INSERT OR REPLACE INTO sessions_history
+    const insert = db.prepare(`INSERT OR REPLACE INTO sessions_history
       (id, user_id, name, proto, ip, token_hash, bytes, opened_at, closed_at, close_reason, user_agent, referer)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     // Positional parameters: binding by name costs a property lookup per column per row.
-    this.insertAll = this.db.transaction((rows: HistoryRow[]) => {
+    const insertAll = db.transaction((rows: HistoryRow[]) => {
       for (const r of rows) {
-        this.insert.run(
+        insert.run(
           r.id,
           r.user_id,
           r.name,
@@ -140,9 +164,14 @@ export class SqliteHistory implements HistoryStore {
         );
       }
     });
+    return (this.opened = { db, insertAll });
   }
 
   write(row: HistoryRow): void {
+    if (this.closed) {
+      this.onError(new Error('history store is closed'), 1);
+      return;
+    }
     this.pending.push(row);
     if (this.pending.length >= BATCH_MAX) this.flush();
     else this.scheduled ??= setImmediate(() => this.flush());
@@ -151,11 +180,11 @@ export class SqliteHistory implements HistoryStore {
   flush(): void {
     if (this.scheduled !== undefined) clearImmediate(this.scheduled);
     this.scheduled = undefined;
-    if (this.pending.length === 0 || !this.db.open) return;
+    if (this.pending.length === 0 || this.closed) return;
     const rows = this.pending;
     this.pending = [];
     try {
-      this.insertAll(rows);
+      this.open().insertAll(rows);
     } catch (err) {
       this.onError(err, rows.length);
     }
@@ -191,7 +220,9 @@ export class SqliteHistory implements HistoryStore {
 
   close(): void {
     this.flush();
-    if (this.db.open) this.db.close();
+    this.closed = true;
+    if (this.opened?.db.open === true) this.opened.db.close();
+    this.opened = undefined;
   }
 }
 
