@@ -5,6 +5,7 @@
 import { runSessionBench } from './sessions.bench.js';
 import { runSessionMemoryBench } from './session-memory.bench.js';
 import { runRssBench } from './rss.bench.js';
+import { runSegmentListingBench } from './segment-listing.bench.js';
 import { runHlsBench } from './hls.bench.js';
 import { runRtmpBench } from './rtmp.bench.js';
 import type { BenchRow } from './util.js';
@@ -14,6 +15,7 @@ for (const [label, run] of [
   ['sessions', runSessionBench],
   ['session memory', () => runSessionMemoryBench()],
   ['rss', runRssBench],
+  ['segment listing', runSegmentListingBench],
   ['hls', runHlsBench],
   ['rtmp', runRtmpBench],
 ] as const) {
