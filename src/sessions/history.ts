@@ -125,8 +125,11 @@ export class SqliteHistory implements HistoryStore {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
     }
+    // `id` is not a key: a session writes its row once (the manager closes it once), nothing
+    // looks a row up by id, and a unique index over random UUIDs cost more than half of each
+    // row's insert (about 8 of 14 µs). Databases made with the earlier key keep it.
     db.exec(`CREATE TABLE IF NOT EXISTS sessions_history (
-      id TEXT PRIMARY KEY,
+      id TEXT NOT NULL,
       user_id TEXT,
       name TEXT NOT NULL,
       proto TEXT NOT NULL,
@@ -142,7 +145,7 @@ export class SqliteHistory implements HistoryStore {
     CREATE INDEX IF NOT EXISTS sessions_history_user ON sessions_history(user_id, closed_at);
     CREATE INDEX IF NOT EXISTS sessions_history_name ON sessions_history(name, closed_at);
     CREATE INDEX IF NOT EXISTS sessions_history_closed ON sessions_history(closed_at);`);
-    const insert = db.prepare(`INSERT OR REPLACE INTO sessions_history
+    const insert = db.prepare(`INSERT INTO sessions_history
       (id, user_id, name, proto, ip, token_hash, bytes, opened_at, closed_at, close_reason, user_agent, referer)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     // Positional parameters: binding by name costs a property lookup per column per row.
