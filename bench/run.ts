@@ -3,6 +3,9 @@
  * as ratios (ours / peer). Absolute numbers depend on the machine; the ratios are the result.
  */
 import { runSessionBench } from './sessions.bench.js';
+import { runSessionMemoryBench } from './session-memory.bench.js';
+import { runRssBench } from './rss.bench.js';
+import { runSegmentListingBench } from './segment-listing.bench.js';
 import { runHlsBench } from './hls.bench.js';
 import { runRtmpBench } from './rtmp.bench.js';
 import { runWorkersBench } from './workers.bench.js';
@@ -11,6 +14,9 @@ import type { BenchRow } from './util.js';
 const rows: BenchRow[] = [];
 for (const [label, run] of [
   ['sessions', runSessionBench],
+  ['session memory', () => runSessionMemoryBench()],
+  ['rss', runRssBench],
+  ['segment listing', runSegmentListingBench],
   ['hls', runHlsBench],
   ['rtmp', runRtmpBench],
   ['workers', runWorkersBench],

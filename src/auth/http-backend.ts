@@ -64,12 +64,25 @@ export function errorCode(err: unknown): string {
   return 'unknown';
 }
 
-/** Form encoding as URLSearchParams writes it (spaces as `+`), without building a URL object per request. */
+/** Characters URLSearchParams leaves as they are (application/x-www-form-urlencoded). */
+const FORM_SAFE = /^[A-Za-z0-9*\-._]*$/;
+
+/**
+ * One value form-encoded exactly as URLSearchParams writes it (spaces as `+`, everything but
+ * `*-._` and alphanumerics percent-encoded), without building a URLSearchParams per request:
+ * most values (names, addresses, ids, counts) need no encoding at all.
+ */
+export function formValue(v: string): string {
+  if (FORM_SAFE.test(v)) return v;
+  return new URLSearchParams([['', v]]).toString().slice(1);
+}
+
+/** Form encoding as URLSearchParams writes it. */
 function formEncode(pairs: Iterable<[string, string]>): string {
   let out = '';
   for (const [k, v] of pairs) {
     if (out) out += '&';
-    out += new URLSearchParams([[k, v]]).toString();
+    out += `${formValue(k)}=${formValue(v)}`;
   }
   return out;
 }
@@ -82,6 +95,9 @@ export class HttpBackend implements AuthBackend {
   private readonly extraQuery: string;
   private readonly timeoutMs: number;
   private dispatcher: Dispatcher | undefined;
+  /** Request headers, built once: they never change for a backend. */
+  private readonly getHeaders: Record<string, string>;
+  private readonly postHeaders: Record<string, string>;
 
   constructor(
     private readonly spec: AuthSpec,
@@ -93,6 +109,10 @@ export class HttpBackend implements AuthBackend {
     this.extraQuery = formEncode(Object.entries(spec.extra));
     this.timeoutMs = Math.max(1, spec.timeoutSec) * 1000;
     this.dispatcher = opts.dispatcher;
+    const headers: Record<string, string> = { 'user-agent': USER_AGENT, accept: 'application/json' };
+    if (spec.bearer !== undefined) headers['authorization'] = `Bearer ${spec.bearer}`;
+    this.getHeaders = Object.freeze(headers);
+    this.postHeaders = Object.freeze({ ...headers, 'content-type': 'application/json' });
   }
 
   /** The URL for one request: configured query first, then §1.3 parameters, then `extra` (§1.2). */
@@ -101,18 +121,13 @@ export class HttpBackend implements AuthBackend {
   }
 
   private path(req: AuthRequest): string {
-    const params = new URLSearchParams(requestParams(req)).toString();
-    return this.pathPrefix + params + (this.extraQuery ? `&${this.extraQuery}` : '');
+    return this.pathPrefix + formEncode(requestParams(req)) + (this.extraQuery ? `&${this.extraQuery}` : '');
   }
 
   async check(req: AuthRequest, ctx: AuthContext): Promise<AuthDecision> {
-    const headers: Record<string, string> = { 'user-agent': USER_AGENT, accept: 'application/json' };
-    if (this.spec.bearer !== undefined) headers['authorization'] = `Bearer ${this.spec.bearer}`;
-    let body: string | undefined;
-    if (ctx.kind === 'publish') {
-      headers['content-type'] = 'application/json';
-      body = JSON.stringify(req);
-    }
+    const publish = ctx.kind === 'publish';
+    const headers = publish ? this.postHeaders : this.getHeaders;
+    const body = publish ? JSON.stringify(req) : undefined;
     // Connect, headers and body each have the deadline in undici itself; the session manager
     // bounds the whole decision on its own clock. A per-request AbortController and timer
     // cost about 15 % of a backend call, so there is none.
@@ -122,7 +137,7 @@ export class HttpBackend implements AuthBackend {
       res = await this.dispatcher.request({
         origin: this.origin,
         path: this.path(req),
-        method: ctx.kind === 'publish' ? 'POST' : 'GET',
+        method: publish ? 'POST' : 'GET',
         headers,
         body,
         headersTimeout: this.timeoutMs,

@@ -2,12 +2,13 @@
  * How secrets are compared and how tokens are named in logs, history and the API: one
  * definition, so no layer grows its own (weaker) variant.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
 
 /** SPEC §7: the short hash stored and logged in place of a token (first 12 hex of SHA-256). */
 export function tokenHash(token: string | undefined): string | undefined {
   if (token === undefined) return undefined;
-  return createHash('sha256').update(token, 'utf8').digest('hex').slice(0, 12);
+  // One-shot hash: no Hash object per call (every session's log lines and history row use it).
+  return hash('sha256', token, 'hex').slice(0, 12);
 }
 
 /**

@@ -7,7 +7,6 @@
  * counts and applies limits in the same turn of the event loop so that concurrent grants
  * cannot both slip under a limit.
  */
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuthBackend, AuthDecision } from '../auth/backend.js';
 import { domainAllowed } from '../auth/rules.js';
@@ -23,7 +22,7 @@ import type { BackendCalls } from './backend-call.js';
 import type { ClusterStore } from './cluster.js';
 import type { DenialLog } from './denial-log.js';
 import type { Enforcement } from './enforcement.js';
-import { generateToken, identityKey } from './identity.js';
+import { generateToken, identityKey, sessionId as newSessionId } from './identity.js';
 import { retryDelayMs } from './limits.js';
 import type { IpRateLimiter } from './rate-limit.js';
 import { ADMIN_VIEW_USER_ID } from '../tokens/admin-view.js';
@@ -115,7 +114,7 @@ export class Admission {
 
     // `on_play true` or no hook at all: a session (with its history row), no backend call.
     if (spec === undefined || spec.url === 'true') {
-      const s = this.grant(req, idKey, token, randomUUID(), {
+      const s = this.grant(req, idKey, token, newSessionId(), {
         authDurationSec: config().defaultAuthDuration,
       });
       return { allow: true, session: s };
@@ -137,7 +136,7 @@ export class Admission {
         this.logDenied(req, denial, idKey, token);
         return denial;
       }
-      const sessionId = randomUUID();
+      const sessionId = newSessionId();
       const f: Flight = {
         sessionId,
         idUsed: false,
@@ -150,10 +149,12 @@ export class Admission {
       flight = f;
     }
     const d = await flight.decision;
-    let sessionId: string = randomUUID();
+    let sessionId: string;
     if (!flight.idUsed) {
       flight.idUsed = true;
       sessionId = flight.sessionId;
+    } else {
+      sessionId = newSessionId();
     }
     return this.admit(req, idKey, token, spec, backend, sessionId, d);
   }
@@ -169,7 +170,7 @@ export class Admission {
       req,
       idKey,
       token,
-      randomUUID(),
+      newSessionId(),
       { userId: ADMIN_VIEW_USER_ID, authDurationSec: this.deps.config().defaultAuthDuration },
       { adminView: true },
     );

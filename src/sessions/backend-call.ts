@@ -10,6 +10,13 @@ import type { SessionKind } from '../core/proto.js';
 import type { ManagedSession } from './session.js';
 import type { ClientRequest } from './types.js';
 
+/** What a backend call reads of the client's request: a ClientRequest, or the session it opened. */
+export type RequestFields = Pick<ClientRequest, 'name' | 'proto' | 'ip' | 'qs'> & {
+  readonly userAgent?: string | undefined;
+  readonly referer?: string | undefined;
+  readonly host?: string | undefined;
+};
+
 /** Live counts the backend is told (`stream_clients`, `total_clients`). */
 export interface ClientCounts {
   streamClients(name: string): number;
@@ -60,7 +67,7 @@ export class BackendCalls {
   }
 
   /** AUTH-SPEC §1.3 for a new session: request_number 0, the new session not yet counted (A25). */
-  newSessionRequest(req: ClientRequest, token: string, sessionId: string): AuthRequest {
+  newSessionRequest(req: RequestFields, token: string, sessionId: string): AuthRequest {
     const r: AuthRequest = {
       name: req.name,
       proto: req.proto,
@@ -84,7 +91,7 @@ export class BackendCalls {
   }
 
   updateRequest(s: ManagedSession): AuthRequest {
-    const r = this.newSessionRequest(s.req, s.token, s.id);
+    const r = this.newSessionRequest(s, s.token, s.id);
     r.request_type = 'update_session';
     r.request_number = s.requestNumber;
     r.duration = Math.floor((this.clock.now() - s.openedAt) / 1000);

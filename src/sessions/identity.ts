@@ -3,7 +3,7 @@
  * belong to the same session, and the generated token for clients that bring none. Pure apart
  * from the random source used by `generateToken`.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes, randomFillSync } from 'node:crypto';
 import type { SessionKind } from '../core/proto.js';
 import type { SessionKey } from '../core/session-keys.js';
 
@@ -69,10 +69,52 @@ export function identityKey(
   if (dvr) pairs.push(['@dvr', 'true']);
   pairs.sort((a, b) => byteCompare(a[0], b[0]) || byteCompare(a[1], b[1]));
   const input = pairs.map(([k, val]) => `${k}=${escapeValue(val)}`).join('\n');
-  return createHash('sha1').update(input, 'utf8').digest('hex');
+  // One-shot hash: no Hash object per request (every HLS request hashes its identity).
+  return hash('sha1', input, 'hex');
 }
 
 /** AUTH-SPEC §3.4: `base64url(random 16 bytes)` for a client that brings no token. */
 export function generateToken(): string {
   return randomBytes(16).toString('base64url');
+}
+
+/** Random bytes for session ids, drawn 16 at a time from one pool refilled when used up. */
+const idPool = Buffer.allocUnsafe(16 * 256);
+let idPoolUsed = idPool.length;
+const idChars = Buffer.allocUnsafe(36);
+const HEX = Buffer.from('0123456789abcdef', 'latin1');
+
+/**
+ * A random (version 4) UUID for `session_id`, as one flat string. `crypto.randomUUID()` builds
+ * its result by concatenation, and V8 keeps that as a tree of about 14 string pieces (some
+ * 450 bytes); a session keeps its id as long as it is open, so the id is written here as 36
+ * characters into a buffer and read out once.
+ */
+export function sessionId(): string {
+  if (idPoolUsed === idPool.length) {
+    randomFillSync(idPool);
+    idPoolUsed = 0;
+  }
+  let o = 0;
+  for (let i = 0; i < 16; i++) {
+    let b = idPool[idPoolUsed + i] as number;
+    if (i === 6) b = (b & 0x0f) | 0x40;
+    else if (i === 8) b = (b & 0x3f) | 0x80;
+    if (i === 4 || i === 6 || i === 8 || i === 10) idChars[o++] = 0x2d;
+    idChars[o++] = HEX[b >> 4] as number;
+    idChars[o++] = HEX[b & 15] as number;
+  }
+  idPoolUsed += 16;
+  return idChars.toString('latin1', 0, 36);
+}
+
+const LATIN1 = /^[\x00-\xff]*$/;
+
+/**
+ * The same characters in a string of their own. A value cut out of a longer string (the token
+ * from the request URL, its query string) is kept by V8 as a slice that holds the whole URL;
+ * a session that keeps it for its lifetime should not.
+ */
+export function ownString(s: string): string {
+  return s.length >= 13 && LATIN1.test(s) ? Buffer.from(s, 'latin1').toString('latin1') : s;
 }

@@ -28,7 +28,13 @@ export async function createSessionCore(
   } & Pick<SessionManagerOptions, 'policy' | 'onConfigOverride' | 'adminView'>,
 ): Promise<SessionCore> {
   const { config, log } = deps;
-  const history = openHistory(config.history);
+  const history = openHistory(config.history, {
+    onError: (err, lostRows) =>
+      log.error(
+        { event: 'history_write_failed', lost_rows: lostRows, err: (err as Error)?.message ?? String(err) },
+        'history write failed',
+      ),
+  });
   const storeUrl = config.sessionStore;
   // SPEC §7: with a shared store, bans, per-user limits and X-Unique hold across origins.
   // The Redis client (ioredis) is loaded only when a store is configured: it is a large share

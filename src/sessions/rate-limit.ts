@@ -93,6 +93,8 @@ function refilled(b: Bucket, now: number, burst: number, perSecond: number): num
 
 /** The address a bucket is kept for: IPv4 as is, IPv6 as its /64 prefix. */
 export function bucketKey(ip: string): string {
+  // Every new session passes here; an address without a colon is IPv4 and is its own key.
+  if (!ip.includes(':')) return ip;
   const addr = ip.split('%')[0] ?? ip;
   if (isIP(addr) !== 6) return ip;
   const [head = '', tail] = addr.split('::');

@@ -15,6 +15,7 @@ import type { Enforcement } from './enforcement.js';
 import { retryDelayMs } from './limits.js';
 import type { ManagedSession } from './session.js';
 import type { SessionStore } from './store.js';
+import { IdleQueue } from './idle-queue.js';
 
 export interface RecheckDeps {
   config: () => Config;
@@ -31,8 +32,12 @@ export interface RecheckDeps {
 
 export class Rechecks {
   private stopped = false;
+  /** Every open per-request session, by when its idle check is due: one timer for all. */
+  private readonly idle: IdleQueue<ManagedSession>;
 
-  constructor(private readonly deps: RecheckDeps) {}
+  constructor(private readonly deps: RecheckDeps) {
+    this.idle = new IdleQueue(deps.clock, (s, now) => this.idleDue(s, now));
+  }
 
   /** Connection sessions get a timer; per-request sessions are checked by their next request. */
   schedule(s: ManagedSession, delayMs?: number): void {
@@ -124,31 +129,31 @@ export class Rechecks {
 
   /** AUTH-SPEC §3.5 / A14: a per-request session closes after `httpSessionTimeout` without requests. */
   armIdle(s: ManagedSession): void {
-    const { clock } = this.deps;
+    if (s.closed || this.stopped) return;
+    this.idle.push(s, this.deps.clock.now() + this.deps.config().httpSessionTimeout * 1000);
+  }
+
+  private idleDue(s: ManagedSession, now: number): void {
+    if (s.closed || this.stopped) return;
     const timeoutMs = this.deps.config().httpSessionTimeout * 1000;
-    const fire = (): void => {
-      s.idleTimer = undefined;
-      if (s.closed || this.stopped) return;
-      const idle = clock.now() - s.lastAccessAt;
-      if (idle >= timeoutMs) {
-        this.deps.closeSession(s, 'idle_timeout');
-        return;
-      }
-      // touch() only stamps the time; the timer re-arms for the remainder, keeping requests cheap.
-      s.idleTimer = clock.setTimeout(fire, timeoutMs - idle);
-    };
-    s.idleTimer = clock.setTimeout(fire, timeoutMs);
+    const idle = now - s.lastAccessAt;
+    if (idle >= timeoutMs) {
+      this.deps.closeSession(s, 'idle_timeout');
+      return;
+    }
+    // touch() only stamps the time; the check comes back for the remainder, keeping requests cheap.
+    this.idle.push(s, now + timeoutMs - idle);
   }
 
   /** Stops the session's timers (it closed, or the manager stops). */
   clearTimers(s: ManagedSession): void {
-    const { clock } = this.deps;
-    if (s.recheckTimer !== undefined) clock.clearTimeout(s.recheckTimer);
-    if (s.idleTimer !== undefined) clock.clearTimeout(s.idleTimer);
-    s.recheckTimer = s.idleTimer = undefined;
+    if (s.recheckTimer !== undefined) this.deps.clock.clearTimeout(s.recheckTimer);
+    s.recheckTimer = undefined;
+    this.idle.remove(s);
   }
 
   close(): void {
     this.stopped = true;
+    this.idle.close();
   }
 }

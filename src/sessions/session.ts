@@ -2,6 +2,12 @@
  * A granted session: the state AUTH-SPEC §11 `SessionRecord` lists, the adapter's kill hooks,
  * and the history row it leaves when it closes. The manager owns its lifecycle; the session
  * only calls back into its host for what touches shared state (touch, close).
+ *
+ * Memory: a server may hold 100 000 HLS sessions (bench/session-memory.bench.ts), so a session
+ * keeps only what it uses after admission — the request's strings, not the request object and
+ * its parsed query — computes its token hash on first use, allocates its kill-hook list with
+ * the first hook, and has no timer or closure of its own for the idle close (rechecks.ts keeps
+ * one deadline queue for all of them).
  */
 import type { AuthBackend, DvrRange } from '../auth/backend.js';
 import type { AuthSpec } from '../config/types.js';
@@ -10,7 +16,28 @@ import type { CloseReason } from '../core/reasons.js';
 import { tokenHash } from '../core/secrets.js';
 import type { TimerHandle } from '../clock.js';
 import type { HistoryRow } from './history.js';
+import { ownString } from './identity.js';
 import type { ClientRequest, Session } from './types.js';
+
+/** Header values many sessions repeat (User-Agent, Host, Referer), kept once each. */
+const sharedValues = new Map<string, string>();
+const SHARED_VALUES_MAX = 1024;
+
+/**
+ * One copy of a repeated header value: thousands of viewers of a stream send the same few
+ * User-Agent and Host strings, and Node's parser makes a new string for each request. Past
+ * `SHARED_VALUES_MAX` distinct values the table starts over, so a client sending a new
+ * User-Agent with every request cannot grow it.
+ */
+function shared(v: string | undefined): string | undefined {
+  if (v === undefined) return v;
+  const known = sharedValues.get(v);
+  if (known !== undefined) return known;
+  if (sharedValues.size >= SHARED_VALUES_MAX) sharedValues.clear();
+  const own = ownString(v);
+  sharedValues.set(own, own);
+  return own;
+}
 
 /** The manager's internals a session calls back into. */
 export interface SessionHost {
@@ -55,9 +82,12 @@ export class ManagedSession implements Session {
   readonly name: string;
   readonly ip: string;
   readonly token: string;
-  readonly tokenHash: string;
   readonly openedAt: number;
-  readonly req: ClientRequest;
+  /** The client's query string and headers, for update_session (AUTH-SPEC §1.3) and history. */
+  readonly qs: string;
+  readonly userAgent: string | undefined;
+  readonly referer: string | undefined;
+  readonly host: string | undefined;
   readonly spec: AuthSpec | undefined;
   readonly backend: AuthBackend | undefined;
   /** Recorded, never counted against limits (AUTH-SPEC §7.5). */
@@ -81,22 +111,27 @@ export class ManagedSession implements Session {
   /** Set when the manager (not the adapter) ended the session; late onKill registrations still fire. */
   killReason: CloseReason | undefined;
   recheckTimer: TimerHandle | undefined;
-  idleTimer: TimerHandle | undefined;
-  private readonly host: SessionHost;
-  private readonly killers: ((reason: CloseReason) => void)[] = [];
+  /** The slot of a per-request session in the idle queue (-1: none). */
+  idleSlot = -1;
+  private readonly sessionHost: SessionHost;
+  private killers: ((reason: CloseReason) => void)[] | undefined;
+  private hashOfToken: string | undefined;
 
   constructor(init: SessionInit) {
-    this.host = init.host;
+    this.sessionHost = init.host;
     this.id = init.id;
     this.idKey = init.idKey;
     this.seq = init.seq;
-    this.req = init.req;
-    this.kind = init.req.kind;
-    this.proto = init.req.proto;
-    this.name = init.req.name;
-    this.ip = init.req.ip;
-    this.token = init.token;
-    this.tokenHash = tokenHash(init.token) ?? '';
+    const req = init.req;
+    this.kind = req.kind;
+    this.proto = req.proto;
+    this.name = req.name;
+    this.ip = req.ip;
+    this.qs = ownString(req.qs);
+    this.userAgent = shared(req.userAgent);
+    this.referer = shared(req.referer);
+    this.host = shared(req.host);
+    this.token = ownString(init.token);
     this.openedAt = init.openedAt;
     this.spec = init.spec;
     this.backend = init.backend;
@@ -111,6 +146,11 @@ export class ManagedSession implements Session {
     this.nextCheckAt = init.openedAt + init.grant.authDurationSec * 1000;
   }
 
+  /** SPEC §7: the short hash logged, stored and shown in place of the token. */
+  get tokenHash(): string {
+    return (this.hashOfToken ??= tokenHash(this.token) ?? '');
+  }
+
   get softLimitation(): boolean {
     return this.spec?.softLimitation ?? false;
   }
@@ -120,7 +160,7 @@ export class ManagedSession implements Session {
   }
 
   touch(): void {
-    this.host.touchSession(this);
+    this.sessionHost.touchSession(this);
   }
 
   onKill(kill: (reason: CloseReason) => void): void {
@@ -128,17 +168,19 @@ export class ManagedSession implements Session {
       kill(this.killReason);
       return;
     }
-    if (!this.closed) this.killers.push(kill);
+    if (!this.closed) (this.killers ??= []).push(kill);
   }
 
   close(reason: CloseReason): void {
-    this.host.closeSession(this, reason);
+    this.sessionHost.closeSession(this, reason);
   }
 
   /** Runs the adapter's kill callbacks once; a throwing callback does not stop the others. */
   runKillers(reason: CloseReason, onError: (err: unknown) => void): void {
     this.killReason = reason;
-    for (const fn of this.killers.splice(0)) {
+    const killers = this.killers ?? [];
+    this.killers = undefined;
+    for (const fn of killers) {
       try {
         fn(reason);
       } catch (err) {
@@ -174,8 +216,8 @@ export class ManagedSession implements Session {
       opened_at: this.openedAt,
       closed_at: closedAt,
       close_reason: reason,
-      user_agent: this.req.userAgent ?? null,
-      referer: this.req.referer ?? null,
+      user_agent: this.userAgent ?? null,
+      referer: this.referer ?? null,
     };
   }
 
@@ -198,8 +240,8 @@ export class ManagedSession implements Session {
       max_sessions: this.maxSessions ?? null,
       unique: this.unique,
       soft_limitation: this.softLimitation,
-      user_agent: this.req.userAgent ?? null,
-      referer: this.req.referer ?? null,
+      user_agent: this.userAgent ?? null,
+      referer: this.referer ?? null,
     };
   }
 }

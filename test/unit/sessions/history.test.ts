@@ -6,9 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { SqliteHistory, historyPath } from '../../../src/sessions/history.js';
+import { pino } from 'pino';
+import { BATCH_MAX, SqliteHistory, historyPath, type HistoryRow } from '../../../src/sessions/history.js';
+import { createSessionCore } from '../../../src/sessions/index.js';
 import { tokenHash } from '../../../src/core/secrets.js';
-import { allow, granted, harness, request } from './helpers.js';
+import { allow, config, granted, harness, request, spec } from './helpers.js';
 
 test('§12.27: a closed session is in history with user_id, bytes, opened_at, closed_at; token only hashed', async () => {
   const h = harness();
@@ -90,7 +92,7 @@ test('history file: the directory is created; bad URLs are refused', () => {
   }
 });
 
-test('kill -9 right after a close: on restart the closed sessions are in history', () => {
+test('kill -9 after the turn of the closes: on restart the closed sessions are in history', () => {
   const dir = mkdtempSync(join(tmpdir(), 'streamgate-hist-'));
   try {
     const path = join(dir, 'h.db');
@@ -116,4 +118,88 @@ test('kill -9 right after a close: on restart the closed sessions are in history
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+function row(id: string): HistoryRow {
+  return {
+    id,
+    user_id: null,
+    name: 'live/cam1',
+    proto: 'hls',
+    ip: '10.0.0.1',
+    token_hash: null,
+    bytes: 0,
+    opened_at: 1,
+    closed_at: 2,
+    close_reason: 'idle_timeout',
+    user_agent: null,
+    referer: null,
+  };
+}
+
+test('batching: rows commit at the end of the turn, or at once when BATCH_MAX are queued', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'streamgate-hist-'));
+  try {
+    const url = `sqlite://${join(dir, 'h.db')}`;
+    const writer = new SqliteHistory(url);
+    // A second connection sees only what the writer committed (WAL readers see commits).
+    const reader = new SqliteHistory(url);
+    for (let i = 0; i < BATCH_MAX; i++) writer.write(row(`a${i}`));
+    assert.equal(reader.query({ limit: 10_000 }).length, BATCH_MAX, 'a full batch commits at once');
+    writer.write(row('late'));
+    assert.equal(reader.query({ limit: 10_000 }).length, BATCH_MAX, 'one queued row waits for the turn');
+    assert.equal(writer.query({ limit: 10_000 }).length, BATCH_MAX + 1, 'the writer reads its own queue');
+    writer.write(row('next-turn'));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(reader.query({ limit: 10_000 }).length, BATCH_MAX + 2, 'the end of the turn commits');
+    writer.close();
+    reader.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('graceful shutdown loses no row: closeAll then close in the same turn, more than a batch', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'streamgate-hist-'));
+  try {
+    const url = `sqlite://${join(dir, 'h.db')}`;
+    const core = await createSessionCore({
+      config: { ...config(), history: url },
+      log: pino({ level: 'silent' }),
+      policy: () => ({ onPlay: spec('true') }),
+    });
+    const ids: string[] = [];
+    const n = BATCH_MAX * 2 + 7;
+    for (let i = 0; i < n; i++) {
+      const d = await core.manager.open(request({ proto: i % 2 ? 'rtmp' : 'hls', token: `t${i}` }));
+      ids.push(granted(d).id);
+    }
+    // Some close on their own just before the shutdown, in the same turn.
+    for (const id of ids.slice(0, 10)) core.manager.get(id)?.close('client_closed');
+    core.closeAll('server_shutdown');
+    core.close();
+    const hs = new SqliteHistory(url);
+    const rows = hs.query({ limit: 10_000 });
+    assert.deepEqual(rows.map((r) => r.id).sort(), [...ids].sort());
+    assert.equal(rows.filter((r) => r.close_reason === 'server_shutdown').length, n - 10);
+    hs.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a failed commit is reported with its row count; the store keeps working', () => {
+  const lost: number[] = [];
+  const hs = new SqliteHistory('sqlite://:memory:', { onError: (_err, n) => lost.push(n) });
+  hs.write(row('x'));
+  hs.write(row('y'));
+  hs.write({ ...row('bad'), name: null as unknown as string }); // NOT NULL: the batch fails
+  hs.flush();
+  assert.deepEqual(lost, [3]);
+  hs.write(row('z'));
+  assert.deepEqual(
+    hs.query({}).map((r) => r.id),
+    ['z'],
+  );
+  hs.close();
 });

@@ -77,3 +77,28 @@ test('safeEqual compares exactly', () => {
   assert.equal(safeEqual('p1', 'p1x'), false);
   assert.equal(safeEqual('', ''), true);
 });
+
+test('session ids are random version-4 UUIDs, distinct across pool refills', async () => {
+  const { sessionId } = await import('../../../src/sessions/identity.js');
+  const re = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+  const seen = new Set<string>();
+  for (let i = 0; i < 2000; i++) {
+    const id = sessionId();
+    assert.match(id, re);
+    seen.add(id);
+  }
+  assert.equal(seen.size, 2000);
+});
+
+test('ownString keeps the characters, latin-1 or not', async () => {
+  const { ownString } = await import('../../../src/sessions/identity.js');
+  const url = new URL('http://h/p?token=abcdefghijklmnop&x=%C3%A9%F0%9F%98%80');
+  for (const s of [
+    url.searchParams.get('token') ?? '',
+    url.searchParams.get('x') ?? '',
+    'short',
+    url.search.slice(1),
+  ]) {
+    assert.equal(ownString(s), s);
+  }
+});
