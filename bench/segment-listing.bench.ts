@@ -91,6 +91,7 @@ export function runSegmentListingBench(): Promise<BenchRow[]> {
     segments: seg.segments,
     mediaSequence: seg.mediaSequence,
     discontinuitySequence: seg.discontinuitySequence,
+    targetDuration: seg.targetDuration ?? 2,
     query: '',
   });
   const last = seg.segments[seg.segments.length - 1];

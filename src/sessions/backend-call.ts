@@ -11,7 +11,7 @@ import type { ManagedSession } from './session.js';
 import type { ClientRequest } from './types.js';
 
 /** What a backend call reads of the client's request: a ClientRequest, or the session it opened. */
-export type RequestFields = Pick<ClientRequest, 'name' | 'proto' | 'ip' | 'qs'> & {
+export type RequestFields = Pick<ClientRequest, 'name' | 'proto' | 'ip' | 'qs' | 'dvr'> & {
   readonly userAgent?: string | undefined;
   readonly referer?: string | undefined;
   readonly host?: string | undefined;

@@ -75,7 +75,7 @@ export class Rechecks {
           store.reindexUser(s, previous);
         }
         s.maxSessions = d.maxSessions ?? s.spec.maxSessions;
-        if (s.req.dvr !== undefined) s.allowedDvrRanges = d.allowedDvrRanges;
+        if (s.dvr !== undefined) s.allowedDvrRanges = d.allowedDvrRanges;
         if (d.config !== undefined) this.deps.applyOverride(s.name, d.config);
         if (s.closed) return;
         this.schedule(s, d.retry === true ? retryDelayMs(1, d.authDurationSec) : undefined);

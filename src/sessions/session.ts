@@ -85,6 +85,8 @@ export class ManagedSession implements Session {
   readonly openedAt: number;
   /** The client's query string and headers, for update_session (AUTH-SPEC §1.3) and history. */
   readonly qs: string;
+  /** Set for an archive session (AUTH-SPEC §3.5): re-checks ask the backend about the archive too. */
+  readonly dvr: ClientRequest['dvr'];
   readonly userAgent: string | undefined;
   readonly referer: string | undefined;
   readonly host: string | undefined;
@@ -128,6 +130,7 @@ export class ManagedSession implements Session {
     this.name = req.name;
     this.ip = req.ip;
     this.qs = ownString(req.qs);
+    this.dvr = req.dvr;
     this.userAgent = shared(req.userAgent);
     this.referer = shared(req.referer);
     this.host = shared(req.host);
