@@ -208,7 +208,10 @@ test('flv demux: media before its sequence header, other codecs and short bodies
   for (const result of ignored) assert.equal(result.tracks ?? result.frame, undefined);
   assert.deepEqual(
     ignored.flatMap((r) => (r.notice ? [r.notice] : [])),
-    ['video codec id 4 is not supported; its frames are dropped', 'audio sound format 2 is not supported; its frames are dropped'],
+    [
+      'video codec id 4 is not supported; its frames are dropped',
+      'audio sound format 2 is not supported; its frames are dropped',
+    ],
   );
   assert.deepEqual(demux.video(0, hex('14 00 000000 0102')), {}, 'the same notice only once');
 });
