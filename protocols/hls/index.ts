@@ -7,6 +7,7 @@
  * backend call, a denied or banned one gets 403. Every URI we write carries the session's
  * token, so a player that came without one stays in the session the server made for it.
  */
+import { codecRefusal } from '../../src/media/codec-support.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Core, ProtocolAdapter } from '../../src/adapter.js';
 import { systemClock, type Clock } from '../../src/clock.js';
@@ -87,6 +88,9 @@ export function createHlsAdapter(
       sendText(res, 403, '403 protocol_disabled\n', { ...cors, 'Cache-Control': 'no-cache' });
       return;
     }
+    const unplayable = codecRefusal('hls', stream.bus.tracks);
+    if (unplayable)
+      return void sendText(res, 415, `415 ${unplayable}\n`, { ...cors, 'Cache-Control': 'no-cache' });
     const target = stream.config.segmentDuration ?? DEFAULT_TARGET_S;
     const egress = stream.bus.egress(
       'hls',
