@@ -89,8 +89,9 @@ export function createHlsAdapter(
       return;
     }
     const unplayable = codecRefusal('hls', stream.bus.tracks);
-    if (unplayable)
+    if (unplayable) {
       return void sendText(res, 415, `415 ${unplayable}\n`, { ...cors, 'Cache-Control': 'no-cache' });
+    }
     const target = stream.config.segmentDuration ?? DEFAULT_TARGET_S;
     const egress = stream.bus.egress(
       'hls',

@@ -376,8 +376,9 @@ export class FlvToFrames {
       (id) => (this.videoTrackId ??= id) === id,
     );
     // A command frame (other than metadata) carries a VideoCommand byte instead of a FourCC.
-    if (!packet || (frameType === FrameType.Command && packet.packetType !== ExPacketType.Metadata))
+    if (!packet || (frameType === FrameType.Command && packet.packetType !== ExPacketType.Metadata)) {
       return {};
+    }
     const codec = VIDEO_BY_FOURCC.get(packet.fourCc);
     if (!codec) {
       return this.notice(
