@@ -89,6 +89,9 @@ export class RtmpConn extends ClientConn {
         case 'limit':
           this.limitExceeded(action.limit, action.detail);
           break;
+        case 'notice':
+          this.log.warn({ session: this.session?.id }, action.message);
+          break;
       }
     }
   }
@@ -107,7 +110,7 @@ export class RtmpConn extends ClientConn {
     }
     this.publisher = publisher;
     this.onTeardown(() => publisher.release());
-    this.perform(this.machine.started());
+    this.perform(this.machine.started({ segmentSeconds: stream.config.segmentDuration }));
     this.log.info({ stream: name, session: this.session?.id }, 'publishing');
   }
 
@@ -117,6 +120,8 @@ export class RtmpConn extends ClientConn {
       this.perform(this.machine.startFailed('stream_not_found'));
       return;
     }
+    const refusal = this.machine.codecRefusal(stream.bus.tracks);
+    if (refusal) return this.perform(refusal);
     this.perform(this.machine.started());
     const egress = stream.bus.egress('rtmp', (bus) => new RtmpEgress(bus));
     const session = this.session;

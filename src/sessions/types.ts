@@ -24,6 +24,11 @@ export interface ClientRequest {
   referer?: string;
   userAgent?: string;
   host?: string;
+  /**
+   * A publisher that proved knowing a password without sending it (RTMP `authmod=adobe`): checks
+   * the stream's `password` in place of the `password` query parameter, once.
+   */
+  passwordProof?: (password: string) => boolean;
 }
 
 export type Denial = {
