@@ -120,9 +120,16 @@ export class AdobeAuth {
     private readonly random: (n: number) => Buffer = randomBytes,
   ) {}
 
-  /** What to do with a connect whose app/tcUrl query is `query`. */
-  step(query: URLSearchParams): AdobeStep {
-    if (query.get('authmod') !== 'adobe') return { kind: 'none' };
+  /**
+   * What to do with a connect whose app/tcUrl query is `query`; `required` when the app's streams
+   * take only adobe-authenticated publishers (a client that did not ask is then challenged).
+   */
+  step(query: URLSearchParams, required = false): AdobeStep {
+    if (query.get('authmod') !== 'adobe') {
+      return required
+        ? { kind: 'reject', description: reject('code=403 need auth; authmod=adobe') }
+        : { kind: 'none' };
+    }
     const user = query.get('user') ?? '';
     if (user === '') return { kind: 'reject', description: reject('code=403 need auth; authmod=adobe') };
     const response = query.get('response');
@@ -217,9 +224,35 @@ export function withoutAdobeParams(c: ConnectInfo): ConnectInfo {
   return { ...c, app: clean(c.app), ...(c.tcUrl !== undefined ? { tcUrl: clean(c.tcUrl) } : {}) };
 }
 
-/** The query of the connect request, where the adobe parameters travel. */
+/**
+ * The query of the connect request, where the adobe parameters travel. A client whose app already
+ * had a query appends its `?authmod=…` with a second `?` (ffmpeg's `-rtmp_app 'live?x=y'`), so
+ * every `?` after the first separates parameters too.
+ */
 export function connectParams(c: ConnectInfo): URLSearchParams {
-  return new URLSearchParams(connectQuery(c));
+  return new URLSearchParams(connectQuery(c).replaceAll('?', '&'));
+}
+
+/** The app part of the connect (`live` of `live?token=T`), without slashes. */
+export function connectApp(c: ConnectInfo): string {
+  return splitQuery(c.app)[0].replace(/^\/+|\/+$/g, '');
+}
+
+/**
+ * The RTMP apps whose publishers must answer the adobe challenge: the prefixes of templates and
+ * the first path segment of streams that set `rtmp_auth adobe`. The challenge has to come in
+ * answer to connect, before the stream is named, so it is decided per app.
+ */
+export function adobeApps(
+  blocks: readonly { name: string; prefixes: string[]; rtmpAuth?: 'adobe' }[],
+): Set<string> {
+  const apps = new Set<string>();
+  for (const b of blocks) {
+    if (b.rtmpAuth !== 'adobe') continue;
+    for (const p of b.prefixes) apps.add(p);
+    if (b.prefixes.length === 0 && b.name.includes('/')) apps.add(b.name.slice(0, b.name.indexOf('/')));
+  }
+  return apps;
 }
 
 /**

@@ -15,6 +15,7 @@ import type { StreamRegistry } from '../../src/streams/registry.js';
 import type { Publisher } from '../../src/streams/stream.js';
 import { RtmpEgress } from './egress.js';
 import { RtmpSessionMachine, type RtmpAction } from './session.js';
+import { adobeApps } from './credentials.js';
 
 export interface RtmpDeps {
   registry: StreamRegistry;
@@ -42,7 +43,9 @@ export class RtmpConn extends ClientConn {
       handshakeTimeoutMs: limitMs(limits, 'handshake_timeout'),
     });
     this.registry = deps.registry;
-    this.machine = new RtmpSessionMachine({ ip: this.ip, limits });
+    const config = deps.config();
+    const adobe = adobeApps([...config.templates, ...config.streams]);
+    this.machine = new RtmpSessionMachine({ ip: this.ip, limits, adobeRequired: (app) => adobe.has(app) });
   }
 
   protected onBytes(data: Buffer): void {

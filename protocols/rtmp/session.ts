@@ -23,6 +23,7 @@ import type { ClientRequest, Denial } from '../../src/sessions/types.js';
 import { isValidStreamName } from '../../src/streams/names.js';
 import {
   AdobeAuth,
+  connectApp,
   connectInfo,
   connectParams,
   rtmpTarget,
@@ -164,6 +165,8 @@ export interface RtmpSessionOptions {
   limits: Limits;
   /** The `authmod=adobe` challenger; tests inject one with a fixed key and clock. */
   adobeAuth?: AdobeAuth;
+  /** Whether publishers to this app must answer the adobe challenge (streams with `rtmp_auth adobe`). */
+  adobeRequired?: (app: string) => boolean;
 }
 
 export class RtmpSessionMachine {
@@ -179,6 +182,7 @@ export class RtmpSessionMachine {
   private lastAck = 0;
   private peerWindow = 0;
   private readonly adobe: AdobeAuth;
+  private readonly adobeRequired: (app: string) => boolean;
   /** A publisher's `authmod=adobe` answer, checked against the stream's password by admission. */
   private passwordProof: ((password: string) => boolean) | undefined;
   /** The FourCCs a client declared it can play (E-RTMP connect); undefined = it said nothing. */
@@ -191,6 +195,7 @@ export class RtmpSessionMachine {
   constructor(options: RtmpSessionOptions) {
     this.ip = options.ip;
     this.adobe = options.adobeAuth ?? SHARED_ADOBE_AUTH;
+    this.adobeRequired = options.adobeRequired ?? (() => false);
     this.handshake = new ServerHandshake(options.random);
     this.reader = new ChunkReader(chunkReaderLimits(options.limits));
   }
@@ -384,7 +389,13 @@ export class RtmpSessionMachine {
       write(setPeerBandwidth(WINDOW_ACK_SIZE, PeerBandwidthLimit.Dynamic)),
       write(setChunkSize(OUT_CHUNK_SIZE)),
     );
-    const adobe = this.adobe.step(connectParams(connect));
+    // Players connect to the same apps and cannot answer the challenge; publishers name themselves
+    // with the Flash Media Live Encoder flashVer ("FMLE/3.0 (compatible; …)": OBS, ffmpeg, GStreamer).
+    const publisherLike = connect.flashVer?.startsWith('FMLE/') === true;
+    const adobe = this.adobe.step(
+      connectParams(connect),
+      publisherLike && this.adobeRequired(connectApp(connect)),
+    );
     if (adobe.kind === 'reject') {
       // The client reconnects with its answer; this connection is done (FMS closes it too).
       this.phase = 'closed';
