@@ -124,7 +124,7 @@ export class AdobeAuth {
    * What to do with a connect whose app/tcUrl query is `query`; `required` when the app's streams
    * take only adobe-authenticated publishers (a client that did not ask is then challenged).
    */
-  step(query: URLSearchParams, required = false): AdobeStep {
+  step(query: ReadonlyMap<string, string>, required = false): AdobeStep {
     if (query.get('authmod') !== 'adobe') {
       return required
         ? { kind: 'reject', description: reject('code=403 need auth; authmod=adobe') }
@@ -134,7 +134,7 @@ export class AdobeAuth {
     if (user === '') return { kind: 'reject', description: reject('code=403 need auth; authmod=adobe') };
     const response = query.get('response');
     const clientChallenge = query.get('challenge');
-    if (response === null || clientChallenge === null) {
+    if (response === undefined || clientChallenge === undefined) {
       return { kind: 'reject', description: this.challenge(user) };
     }
     const token = query.get('opaque') ?? '';
@@ -225,12 +225,20 @@ export function withoutAdobeParams(c: ConnectInfo): ConnectInfo {
 }
 
 /**
- * The query of the connect request, where the adobe parameters travel. A client whose app already
- * had a query appends its `?authmod=…` with a second `?` (ffmpeg's `-rtmp_app 'live?x=y'`), so
- * every `?` after the first separates parameters too.
+ * The adobe parameters of the connect request's query, raw: clients put base64 (`+`, `/`, `=`)
+ * into `challenge` and `response` without percent-encoding it (librtmp's challenge is base64 of
+ * four random bytes), so form decoding (`+` → space) would break them; the first `=` splits a
+ * parameter and the first occurrence of a name wins. A client whose app already had a query
+ * appends its `?authmod=…` with a second `?`, so every `?` separates parameters too.
  */
-export function connectParams(c: ConnectInfo): URLSearchParams {
-  return new URLSearchParams(connectQuery(c).replaceAll('?', '&'));
+export function connectParams(c: ConnectInfo): Map<string, string> {
+  const params = new Map<string, string>();
+  for (const part of connectQuery(c).split(/[&?]/)) {
+    const eq = part.indexOf('=');
+    const key = eq < 0 ? part : part.slice(0, eq);
+    if (key !== '' && !params.has(key)) params.set(key, eq < 0 ? '' : part.slice(eq + 1));
+  }
+  return params;
 }
 
 /** The app part of the connect (`live` of `live?token=T`), without slashes. */
