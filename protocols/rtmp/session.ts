@@ -31,6 +31,8 @@ import {
   type ConnectInfo,
 } from './credentials.js';
 import { canCarry } from '../../src/media/codec-support.js';
+import { DEFAULT_SEGMENT_S, longGopWarning } from '../../src/media/bus.js';
+import { CLOCK_RATE } from '../../src/media/types.js';
 import { AUDIO_FOURCC, VIDEO_FOURCC } from '../../src/media/flv.js';
 import { OUT_CHUNK_SIZE, PLAY_STREAM_ID } from './egress.js';
 import {
@@ -101,14 +103,6 @@ const FOURCC_CAN_FORWARD = 0x04;
 const CAPS_EX = 0x02 | 0x04;
 const OUR_VIDEO_FOURCCS = Object.values(VIDEO_FOURCC);
 const OUR_AUDIO_FOURCCS = Object.values(AUDIO_FOURCC);
-
-/**
- * A publisher's keyframe interval above this many segment durations makes HLS segments that long
- * (a segment can only start at a keyframe): worth a warning naming the encoder setting.
- */
-const KEYFRAME_WARN_FACTOR = 2;
-/** The HLS segment duration when the stream sets none (protocols/hls's default). */
-const DEFAULT_SEGMENT_S = 2;
 
 /** onStatus codes we send (§7.2.2). */
 const Status = {
@@ -498,16 +492,10 @@ export class RtmpSessionMachine {
     const previous = this.lastKeyframeDts;
     this.lastKeyframeDts = dts;
     if (previous === undefined || this.longGopWarned) return;
-    const seconds = (dts - previous) / 90_000;
-    if (seconds <= this.segmentSeconds * KEYFRAME_WARN_FACTOR) return;
+    const message = longGopWarning((dts - previous) / CLOCK_RATE, this.segmentSeconds);
+    if (!message) return;
     this.longGopWarned = true;
-    out.push({
-      type: 'notice',
-      message:
-        `keyframe interval ${seconds.toFixed(1)} s is much longer than the ${this.segmentSeconds} s HLS segment: ` +
-        `segments and playback start are that slow; set the encoder's keyframe interval ` +
-        `(OBS: Settings → Output → Output Mode "Advanced" → Keyframe Interval) to ${this.segmentSeconds} s`,
-    });
+    out.push({ type: 'notice', message });
   }
 
   /** Refuses a play or publish with an onStatus error, then closes (SPEC §9). */

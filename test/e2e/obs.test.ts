@@ -36,6 +36,7 @@ interface Report {
     keyframeWarning?: string;
   };
   wrongPassword?: { denied: number; published: boolean; obs: string[] };
+  apiStreams?: { streams: { name: string; warnings?: string[] }[] };
   serverExit?: number | null;
 }
 
@@ -89,6 +90,12 @@ test(
     assert.ok(r.auth.challenges >= 2, 'need auth, then salt/challenge');
     // OBS's Simple output mode leaves x264 at keyint 250 (10 s at 25 fps): the warning names the setting.
     assert.match(r.auth.keyframeWarning ?? '', /keyframe interval .* Keyframe Interval/);
+    const listed = r.apiStreams?.streams.find((s) => s.name === 'obs/cam2');
+    assert.match(
+      listed?.warnings?.[0] ?? '',
+      /keyframe interval .* Keyframe Interval/,
+      'GET /api/streams says it too',
+    );
 
     assert.ok((r.wrongPassword?.denied ?? 0) >= 1, JSON.stringify(r.wrongPassword));
     assert.equal(r.wrongPassword?.published, false);
