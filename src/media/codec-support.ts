@@ -10,12 +10,15 @@
  *   MPEG-TS has no AV1 or VP9 mapping our muxer writes.
  * - hls: the MPEG-TS segmenter, minus Opus (RFC 8216 and hls.js only know AAC/MP3/AC-3 in TS).
  * - rtsp: RFC 6184 H.264, RFC 7798 H.265, RFC 3640 AAC, RFC 7587 Opus.
+ * - fmp4 (HLS `?container=fmp4` / CMAF segments): `avc1`/`hvc1` + `mp4a`/`Opus` sample entries;
+ *   AV1 (`av01` + av1C) and VP9 (`vp09` + vpcC) once the ISOBMFF writer writes those entries.
+ *   The HLS adapter asks `'hls'` for TS segments and `'fmp4'` for fMP4 ones.
  *
  * An adapter whose muxer learns a codec (fMP4 HLS segments for AV1, say) widens its row here.
  */
 import type { AudioCodec, Tracks, VideoCodec } from './types.js';
 
-export type PlayOutput = 'rtmp' | 'rtsp' | 'hls' | 'ts';
+export type PlayOutput = 'rtmp' | 'rtsp' | 'hls' | 'ts' | 'fmp4';
 type Codec = VideoCodec | AudioCodec;
 
 const CARRIES: Readonly<Record<PlayOutput, ReadonlySet<Codec>>> = {
@@ -23,6 +26,7 @@ const CARRIES: Readonly<Record<PlayOutput, ReadonlySet<Codec>>> = {
   ts: new Set<Codec>(['h264', 'h265', 'aac', 'opus']),
   hls: new Set<Codec>(['h264', 'h265', 'aac']),
   rtsp: new Set<Codec>(['h264', 'h265', 'aac', 'opus']),
+  fmp4: new Set<Codec>(['h264', 'h265', 'aac', 'opus']),
 };
 
 const CODEC_NAMES: Readonly<Record<Codec, string>> = {
@@ -39,6 +43,7 @@ const OUTPUT_NAMES: Readonly<Record<PlayOutput, string>> = {
   rtsp: 'RTSP',
   hls: 'HLS (MPEG-TS segments)',
   ts: 'HTTP MPEG-TS',
+  fmp4: 'HLS (fMP4 segments)',
 };
 
 /** Whether `output` can carry `codec`. */

@@ -11,7 +11,7 @@ const video = (codec: 'h264' | 'h265' | 'av1' | 'vp9'): Tracks => ({
 test('codec support: RTMP carries every codec on the bus; AV1/VP9 only RTMP; Opus not in HLS-TS', () => {
   for (const c of ['h264', 'h265', 'av1', 'vp9', 'aac', 'opus'] as const) assert.ok(canCarry('rtmp', c), c);
   assert.deepEqual(outputsFor('av1'), ['rtmp']);
-  assert.deepEqual(outputsFor('opus'), ['rtmp', 'ts', 'rtsp']);
+  assert.deepEqual(outputsFor('opus'), ['rtmp', 'ts', 'rtsp', 'fmp4']);
   assert.equal(canCarry('hls', 'opus'), false);
   assert.equal(canCarry('rtsp', 'vp9'), false);
 });
