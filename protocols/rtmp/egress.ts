@@ -55,9 +55,11 @@ export class RtmpEgress extends Egress<RtmpItem> {
 
   protected onFrame(frame: Frame): void {
     const ts = flvTimestamp(frame.dts);
-    if (frame.kind === 'video' && this.tracks?.video) {
+    if (frame.kind === 'video') {
       // The frame's tag header must name the same codec as the sequence header (E-RTMP for H.265).
-      const body = videoTagBody(frame, this.tracks.video.codec);
+      const codec = this.tracks?.video?.codec;
+      if (!codec) return;
+      const body = videoTagBody(frame, codec);
       this.fanout.publish({
         bytes: message(CSID_VIDEO, MSG.Video, ts, body),
         start: frame.keyframe,
