@@ -14,6 +14,7 @@
  * backend call, a denied or banned one gets 403. Every URI we write carries the session's
  * token, so a player that came without one stays in the session the server made for it.
  */
+import { codecRefusal } from '../../src/media/codec-support.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Core, ProtocolAdapter } from '../../src/adapter.js';
 import { systemClock, type Clock } from '../../src/clock.js';
@@ -151,6 +152,17 @@ export function createHlsAdapter(
     }
     const configuredContainer = stream.config.hlsContainer ?? 'ts';
     const duration = stream.config.segmentDuration ?? DEFAULT_TARGET_S;
+    const wanted =
+      resource.kind === 'segment'
+        ? resource.container
+        : resource.kind === 'init'
+          ? 'fmp4'
+          : (requestedContainer(ctx.url.searchParams, configuredContainer) ?? configuredContainer);
+    const unplayable = codecRefusal(wanted === 'fmp4' ? 'fmp4' : 'hls', stream.bus.tracks);
+    if (unplayable) {
+      sendText(res, 415, `415 ${unplayable}\n`, { ...cors, ...NO_CACHE });
+      return;
+    }
     const egress = stream.bus.egress(
       'hls',
       (bus) =>

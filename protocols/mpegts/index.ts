@@ -6,6 +6,7 @@
  * before the first byte, closed when the connection goes; a session the manager kills
  * (ban, unique, failed re-check) has its socket closed without a word (§5.3).
  */
+import { codecRefusal } from '../../src/media/codec-support.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Core, ProtocolAdapter } from '../../src/adapter.js';
 import {
@@ -53,6 +54,8 @@ export function createMpegtsAdapter(core: TsCore): ProtocolAdapter {
     };
     if (!stream) return refuse(404, 'stream_not_found');
     if (!stream.allows('tshttp')) return refuse(403, 'protocol_disabled');
+    const unplayable = codecRefusal('ts', stream.bus.tracks);
+    if (unplayable) return void (sendText(res, 415, `415 ${unplayable}\n`, cors), session.close('refused'));
     if (res.destroyed) return void session.close('client_closed');
 
     res.writeHead(200, { ...cors, 'Content-Type': 'video/mp2t', 'Cache-Control': 'no-cache' });

@@ -138,7 +138,10 @@ export class RtmpEgress extends Egress<RtmpItem> {
   protected onFrame(frame: Frame): void {
     const ts = flvTimestamp(frame.dts);
     if (frame.kind === 'video') {
-      const body = videoTagBody(frame);
+      // The frame's tag header must name the same codec as the sequence header (E-RTMP for H.265).
+      const codec = this.tracks?.video?.codec;
+      if (!codec) return;
+      const body = videoTagBody(frame, codec);
       this.queue(message(CSID_VIDEO, MSG.Video, ts, body), frame.keyframe, body.length, true);
     } else if (this.tracks?.audio) {
       const body = audioTagBody(frame, this.tracks.audio);

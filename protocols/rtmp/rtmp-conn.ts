@@ -15,6 +15,7 @@ import type { StreamRegistry } from '../../src/streams/registry.js';
 import type { Publisher } from '../../src/streams/stream.js';
 import { RtmpEgress } from './egress.js';
 import { RtmpSessionMachine, type RtmpAction } from './session.js';
+import { adobeApps } from './credentials.js';
 
 export interface RtmpDeps {
   registry: StreamRegistry;
@@ -41,7 +42,9 @@ export class RtmpConn extends ClientConn {
       handshakeTimeoutMs: limitMs(limits, 'handshake_timeout'),
     });
     this.registry = deps.registry;
-    this.machine = new RtmpSessionMachine({ ip: this.ip, limits });
+    const config = deps.config();
+    const adobe = adobeApps([...config.templates, ...config.streams]);
+    this.machine = new RtmpSessionMachine({ ip: this.ip, limits, adobeRequired: (app) => adobe.has(app) });
   }
 
   protected onBytes(data: Buffer): void {
@@ -88,6 +91,9 @@ export class RtmpConn extends ClientConn {
         case 'limit':
           this.limitExceeded(action.limit, action.detail);
           break;
+        case 'notice':
+          this.log.warn({ session: this.session?.id }, action.message);
+          break;
       }
     }
   }
@@ -106,7 +112,7 @@ export class RtmpConn extends ClientConn {
     }
     this.publisher = publisher;
     this.onTeardown(() => publisher.release());
-    this.perform(this.machine.started());
+    this.perform(this.machine.started({ segmentSeconds: stream.config.segmentDuration }));
     this.log.info({ stream: name, session: this.session?.id }, 'publishing');
   }
 
@@ -116,6 +122,8 @@ export class RtmpConn extends ClientConn {
       this.perform(this.machine.startFailed('stream_not_found'));
       return;
     }
+    const refusal = this.machine.codecRefusal(stream.bus.tracks);
+    if (refusal) return this.perform(refusal);
     this.perform(this.machine.started());
     const egress = stream.bus.egress('rtmp', (bus) => new RtmpEgress(bus));
     const session = this.session;

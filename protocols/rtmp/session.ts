@@ -21,7 +21,19 @@ import type { SessionKind } from '../../src/core/proto.js';
 import { refusalText, type CloseReason } from '../../src/core/reasons.js';
 import type { ClientRequest, Denial } from '../../src/sessions/types.js';
 import { isValidStreamName } from '../../src/streams/names.js';
-import { connectInfo, rtmpTarget, type ConnectInfo } from './credentials.js';
+import {
+  AdobeAuth,
+  connectApp,
+  connectInfo,
+  connectParams,
+  rtmpTarget,
+  withoutAdobeParams,
+  type ConnectInfo,
+} from './credentials.js';
+import { canCarry } from '../../src/media/codec-support.js';
+import { DEFAULT_SEGMENT_S, longGopWarning } from '../../src/media/bus.js';
+import { CLOCK_RATE } from '../../src/media/types.js';
+import { AUDIO_FOURCC, VIDEO_FOURCC } from '../../src/media/flv.js';
 import { OUT_CHUNK_SIZE, PLAY_STREAM_ID } from './egress.js';
 import {
   ChunkReader,
@@ -79,6 +91,19 @@ export function chunkReaderLimits(limits: Limits): ChunkReaderLimits {
 const NET_CONNECTION_STREAM_ID = 0;
 const COMMAND_CSID = ChunkStreamId.Command;
 
+/** One per process: a challenge handed out on one connection is answered on the next. */
+const SHARED_ADOBE_AUTH = new AdobeAuth();
+
+/**
+ * Enhanced RTMP capabilities we announce when a client declares its own (E-RTMP v2 "Enhancing
+ * NetConnection connect Command"): we forward every codec the bus carries (FourCcInfoMask
+ * CanForward = 4), parse ModEx (CapsExMask 4) and accept multitrack by keeping one track (2).
+ */
+const FOURCC_CAN_FORWARD = 0x04;
+const CAPS_EX = 0x02 | 0x04;
+const OUR_VIDEO_FOURCCS = Object.values(VIDEO_FOURCC);
+const OUR_AUDIO_FOURCCS = Object.values(AUDIO_FOURCC);
+
 /** onStatus codes we send (§7.2.2). */
 const Status = {
   PublishStart: 'NetStream.Publish.Start',
@@ -115,7 +140,9 @@ export type RtmpAction =
   /** End the connection now. */
   | { type: 'close'; reason: CloseReason }
   /** The client went over a configured limit (`detail` says how): count it and end the connection now. */
-  | { type: 'limit'; limit: LimitName; detail: string };
+  | { type: 'limit'; limit: LimitName; detail: string }
+  /** Something about the publisher's media worth one warning in the log (a dropped codec or track, a long GOP). */
+  | { type: 'notice'; message: string };
 
 /** Why a granted play or publish could not start (the connection's view of the stream). */
 export type StartFailure = Extract<CloseReason, 'stream_not_found' | 'stream_busy'>;
@@ -130,6 +157,10 @@ export interface RtmpSessionOptions {
   random?: (n: number) => Buffer;
   /** The configured limits; the chunk reader enforces the `rtmp_*` ones. */
   limits: Limits;
+  /** The `authmod=adobe` challenger; tests inject one with a fixed key and clock. */
+  adobeAuth?: AdobeAuth;
+  /** Whether publishers to this app must answer the adobe challenge (streams with `rtmp_auth adobe`). */
+  adobeRequired?: (app: string) => boolean;
 }
 
 export class RtmpSessionMachine {
@@ -144,9 +175,21 @@ export class RtmpSessionMachine {
   private bytesIn = 0;
   private lastAck = 0;
   private peerWindow = 0;
+  private readonly adobe: AdobeAuth;
+  private readonly adobeRequired: (app: string) => boolean;
+  /** A publisher's `authmod=adobe` answer, checked against the stream's password by admission. */
+  private passwordProof: ((password: string) => boolean) | undefined;
+  /** The FourCCs a client declared it can play (E-RTMP connect); undefined = it said nothing. */
+  private clientFourCcs: Set<string> | undefined;
+  /** Publisher keyframe spacing watch: the last keyframe's dts and the segment duration to compare with. */
+  private lastKeyframeDts: number | undefined;
+  private segmentSeconds = DEFAULT_SEGMENT_S;
+  private longGopWarned = false;
 
   constructor(options: RtmpSessionOptions) {
     this.ip = options.ip;
+    this.adobe = options.adobeAuth ?? SHARED_ADOBE_AUTH;
+    this.adobeRequired = options.adobeRequired ?? (() => false);
     this.handshake = new ServerHandshake(options.random);
     this.reader = new ChunkReader(chunkReaderLimits(options.limits));
   }
@@ -215,8 +258,12 @@ export class RtmpSessionMachine {
     return this.refuse(target.kind, 'internal error');
   }
 
-  /** The stream is claimed (publish) or found (play): tell the client it runs. */
-  started(): RtmpAction[] {
+  /**
+   * The stream is claimed (publish) or found (play): tell the client it runs. `segmentSeconds`
+   * is the stream's HLS segment duration, which a publisher's keyframe interval is held against.
+   */
+  started(options: { segmentSeconds?: number | undefined } = {}): RtmpAction[] {
+    if (options.segmentSeconds !== undefined) this.segmentSeconds = options.segmentSeconds;
     const target = this.target;
     if (this.phase !== 'starting' || !target) throw new Error(`started() in phase ${this.phase}`);
     const { kind, name } = target;
@@ -235,6 +282,31 @@ export class RtmpSessionMachine {
       status('status', Status.PlayReset, `Playing and resetting ${name}.`),
       status('status', Status.PlayStart, `Started playing ${name}.`),
     ];
+  }
+
+  /**
+   * A player about to start on a stream with these tracks: refusal actions (`NetStream.Play.Failed`
+   * with the reason) when RTMP or this client cannot take a codec, else undefined. A client that
+   * declared no FourCCs gets every codec (ffmpeg 6.1+ plays E-RTMP without declaring it).
+   */
+  codecRefusal(tracks: Tracks | undefined): RtmpAction[] | undefined {
+    const target = this.target;
+    if (this.phase !== 'starting' || target?.kind !== 'play') return undefined;
+    for (const track of [tracks?.video, tracks?.audio]) {
+      if (!track) continue;
+      const fourCc = track.kind === 'video' ? VIDEO_FOURCC[track.codec] : AUDIO_FOURCC[track.codec];
+      const legacy = track.codec === 'h264' || track.codec === 'aac';
+      if (!canCarry('rtmp', track.codec)) {
+        return this.refuse('play', `${track.codec} ${track.kind} cannot be carried over RTMP`);
+      }
+      if (!legacy && this.clientFourCcs && !this.clientFourCcs.has(fourCc) && !this.clientFourCcs.has('*')) {
+        return this.refuse(
+          'play',
+          `the stream's ${track.kind} is ${fourCc}, which this client did not list in fourCcList`,
+        );
+      }
+    }
+    return undefined;
   }
 
   /** The granted play or publish cannot start: refuse it (the session closes as `refused`). */
@@ -305,15 +377,52 @@ export class RtmpSessionMachine {
 
   private onConnect(txId: number, commandObject: Amf0Value | undefined, out: RtmpAction[]): void {
     if (this.phase !== 'connecting') throw new RtmpProtocolError('connect sent twice');
-    this.connect = connectInfo(commandObject);
-    this.phase = 'connected';
+    let connect = connectInfo(commandObject);
     out.push(
       write(windowAckSize(WINDOW_ACK_SIZE)),
       write(setPeerBandwidth(WINDOW_ACK_SIZE, PeerBandwidthLimit.Dynamic)),
       write(setChunkSize(OUT_CHUNK_SIZE)),
+    );
+    // Players connect to the same apps and cannot answer the challenge; publishers name themselves
+    // with the Flash Media Live Encoder flashVer ("FMLE/3.0 (compatible; …)": OBS, ffmpeg, GStreamer).
+    const publisherLike = connect.flashVer?.startsWith('FMLE/') === true;
+    const adobe = this.adobe.step(
+      connectParams(connect),
+      publisherLike && this.adobeRequired(connectApp(connect)),
+    );
+    if (adobe.kind === 'reject') {
+      // The client reconnects with its answer; this connection is done (FMS closes it too).
+      this.phase = 'closed';
+      const info = { level: 'error', code: 'NetConnection.Connect.Rejected', description: adobe.description };
+      out.push(
+        write(command(COMMAND_CSID, NET_CONNECTION_STREAM_ID, OUT_CHUNK_SIZE, '_error', txId, null, info)),
+        { type: 'refuse', kind: 'publish', code: info.code, description: 'authmod=adobe challenge sent' },
+      );
+      return;
+    }
+    if (adobe.kind === 'answered') {
+      this.passwordProof = adobe.check;
+      connect = withoutAdobeParams(connect);
+    }
+    this.connect = connect;
+    this.phase = 'connected';
+    const caps = enhancedCaps(commandObject);
+    this.clientFourCcs = caps?.fourCcs;
+    out.push(
       result(
         txId,
-        { fmsVer: 'FMS/3,0,1,123', capabilities: 31 },
+        {
+          fmsVer: 'FMS/3,0,1,123',
+          capabilities: 31,
+          ...(caps
+            ? {
+                fourCcList: [...OUR_VIDEO_FOURCCS, ...OUR_AUDIO_FOURCCS],
+                videoFourCcInfoMap: Object.fromEntries(OUR_VIDEO_FOURCCS.map((f) => [f, FOURCC_CAN_FORWARD])),
+                audioFourCcInfoMap: Object.fromEntries(OUR_AUDIO_FOURCCS.map((f) => [f, FOURCC_CAN_FORWARD])),
+                capsEx: CAPS_EX,
+              }
+            : {}),
+        },
         {
           level: 'status',
           code: 'NetConnection.Connect.Success',
@@ -355,6 +464,7 @@ export class RtmpSessionMachine {
       ...(connect.flashVer ? { userAgent: connect.flashVer } : {}),
       ...(connect.pageUrl ? { referer: connect.pageUrl } : {}),
       ...(host ? { host } : {}),
+      ...(kind === 'publish' && this.passwordProof ? { passwordProof: this.passwordProof } : {}),
     };
     out.push({ type: 'authorize', request });
     return out;
@@ -367,12 +477,25 @@ export class RtmpSessionMachine {
       msg.type === MSG.Video
         ? this.demux.video(msg.timestamp, msg.payload)
         : this.demux.audio(msg.timestamp, msg.payload);
+    if (r.notice) out.push({ type: 'notice', message: r.notice });
+    if (r.frame?.kind === 'video' && r.frame.keyframe) this.watchKeyframes(r.frame.dts, out);
     out.push({
       type: 'media',
       payloadBytes: msg.payload.length,
       ...(r.tracks ? { tracks: r.tracks } : {}),
       ...(r.frame ? { frame: r.frame } : {}),
     });
+  }
+
+  /** Warns once when keyframes come much further apart than an HLS segment should last. */
+  private watchKeyframes(dts: number, out: RtmpAction[]): void {
+    const previous = this.lastKeyframeDts;
+    this.lastKeyframeDts = dts;
+    if (previous === undefined || this.longGopWarned) return;
+    const message = longGopWarning((dts - previous) / CLOCK_RATE, this.segmentSeconds);
+    if (!message) return;
+    this.longGopWarned = true;
+    out.push({ type: 'notice', message });
   }
 
   /** Refuses a play or publish with an onStatus error, then closes (SPEC §9). */
@@ -410,4 +533,29 @@ function hostOf(url: string): string | undefined {
 /** A refused name as quoted back to the client and the log: a hostile one may be 200,000 characters. */
 function shorten(name: string): string {
   return name.length > 64 ? `${name.slice(0, 64)}… (${name.length} characters)` : name;
+}
+
+/**
+ * The Enhanced RTMP capabilities a client declared in connect, or undefined when it declared none
+ * (a legacy client: we add nothing to the answer). `fourCcs` is what it can play: the fourCcList
+ * entries and the info-map keys with CanDecode (1) or CanForward (4).
+ */
+function enhancedCaps(
+  commandObject: Amf0Value | undefined,
+): { fourCcs: Set<string> | undefined } | undefined {
+  if (typeof commandObject !== 'object' || commandObject === null || Array.isArray(commandObject)) {
+    return undefined;
+  }
+  const list = commandObject['fourCcList'];
+  const maps = [commandObject['videoFourCcInfoMap'], commandObject['audioFourCcInfoMap']];
+  const declared =
+    Array.isArray(list) || maps.some((m) => typeof m === 'object' && m !== null) || 'capsEx' in commandObject;
+  if (!declared) return undefined;
+  const fourCcs = new Set<string>();
+  if (Array.isArray(list)) for (const f of list) if (typeof f === 'string') fourCcs.add(f);
+  for (const m of maps) {
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) continue;
+    for (const [f, mask] of Object.entries(m)) if (typeof mask === 'number' && mask & 0x05) fourCcs.add(f);
+  }
+  return { fourCcs: fourCcs.size > 0 ? fourCcs : undefined };
 }

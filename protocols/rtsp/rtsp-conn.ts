@@ -10,6 +10,7 @@
  * request-queue.ts, wire/). Here requests are dispatched, answers and packets written, and
  * the stream, its publisher slot and its egress are reached.
  */
+import { codecRefusal } from '../../src/media/codec-support.js';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -258,6 +259,8 @@ export class RtspConn extends ClientConn {
     }
     const stream = await this.openSession('play', req, target);
     if (!stream) return undefined;
+    const unplayable = codecRefusal('rtsp', stream.bus.tracks);
+    if (unplayable) return void (this.log.info({ stream: target.name }, unplayable), this.refuse(req, 415));
     const wait = waitForTracks(stream.bus, playable, TRACKS_WAIT_MS);
     this.onTeardown(wait.cancel);
     const tracks = await wait.tracks;

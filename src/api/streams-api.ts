@@ -2,6 +2,7 @@
  * Stream, health and metrics endpoints (SPEC §8): what is running, fed by what, and
  * who watches it.
  */
+import { longGopWarning } from '../media/bus.js';
 import type { SessionCacheStats } from '../sessions/manager.js';
 import { LIMIT_NAMES, limitHits } from '../core/limits.js';
 import type { StreamRegistry } from '../streams/registry.js';
@@ -17,6 +18,12 @@ function describeBackend(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
   const cut = url.search(/[?#]/);
   return (cut < 0 ? url : url.slice(0, cut)).replace(/\/\/[^/@]*@/, '//');
+}
+
+/** Things an operator should fix about the stream: for now a publisher's too-long keyframe interval. */
+function warnings(stream: Stream): { warnings?: string[] } {
+  const gop = longGopWarning(stream.bus.keyframeIntervalS, stream.config.segmentDuration);
+  return gop ? { warnings: [gop] } : {};
 }
 
 function describe(stream: Stream, sessions: SessionManager): Record<string, unknown> {
@@ -53,6 +60,7 @@ function describe(stream: Stream, sessions: SessionManager): Record<string, unkn
     },
     frames_in: stream.bus.framesIn,
     dropped_for_slow_viewers: stream.bus.droppedForSlowViewers,
+    ...warnings(stream),
   };
 }
 

@@ -40,6 +40,7 @@ const STREAM_DIRECTIVES = [
   'on_publish',
   'auth',
   'password',
+  'rtmp_auth',
   'protocols',
   'playback_headers',
   'segment_duration',

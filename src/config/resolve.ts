@@ -24,6 +24,7 @@ export function effectiveStreamConfig(stream: StreamConfig, config: Config): Str
     }
     out.onPublish ??= tpl.onPublish;
     out.password ??= tpl.password;
+    out.rtmpAuth ??= tpl.rtmpAuth;
     out.protocols ??= tpl.protocols;
     out.playbackHeaders ??= tpl.playbackHeaders;
     out.segmentDuration ??= tpl.segmentDuration;

@@ -145,6 +145,13 @@ export class StreamBlocks {
           else if (single(head)) sc.password = r.value;
           break;
         }
+        case 'rtmp_auth': {
+          if (!this.chk.noBlock(s) || !this.chk.arity(s, 1, 1, 'rtmp_auth adobe')) break;
+          const a = args[0] as Token;
+          if (a.value !== 'adobe') this.chk.err(a, `rtmp_auth must be 'adobe', not '${a.value}'`);
+          else if (single(head)) sc.rtmpAuth = 'adobe';
+          break;
+        }
         case 'segment_duration': {
           if (!this.chk.noBlock(s) || !this.chk.arity(s, 1, 1, 'segment_duration SECONDS')) break;
           const a = args[0] as Token;

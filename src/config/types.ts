@@ -126,6 +126,11 @@ export interface StreamConfig {
   onPublish?: AuthSpec;
   /** Publish password (`?password=`), AUTH-SPEC §7.3. */
   password?: string;
+  /**
+   * `rtmp_auth adobe;`: RTMP publishers authenticate with the Adobe `authmod` challenge (OBS's
+   * username/password fields) against `password`, which it requires.
+   */
+  rtmpAuth?: 'adobe';
   protocols?: ProtocolsConfig;
   playbackHeaders?: PlaybackHeaders;
   /** `template NAME;` inside a stream block: inherit from that template. */

@@ -13,7 +13,7 @@
 import { DEFAULT_LIMITS, type Limits } from '../core/limits.js';
 import type { ViewerDropReason } from '../core/reasons.js';
 import { FanOut, type FanOutOptions } from './fanout.js';
-import type { Frame, Tracks } from './types.js';
+import { CLOCK_RATE, type Frame, type Tracks } from './types.js';
 
 /** What the bus needs from a per-format egress: how many viewers it serves. */
 export interface Viewed {
@@ -63,6 +63,9 @@ export class MediaBus {
    * knows a new encoding sequence begins (HLS marks it with a discontinuity).
    */
   sourcesStarted = 0;
+  /** The longest gap between two video keyframes of the current source, in seconds (undefined before two). */
+  keyframeIntervalS: number | undefined;
+  private lastKeyframeDts: number | undefined;
 
   /** The limits in force, for the egresses on this bus. */
   readonly limits: () => Limits;
@@ -111,6 +114,8 @@ export class MediaBus {
     this.frames.reset();
     this.offset = undefined;
     this.sourcesStarted++;
+    this.keyframeIntervalS = undefined;
+    this.lastKeyframeDts = undefined;
     this.setTracks(tracks);
   }
 
@@ -134,6 +139,13 @@ export class MediaBus {
       this.offset === 0 ? frame : { ...frame, dts: frame.dts + this.offset, pts: frame.pts + this.offset };
     if (this.lastDts === undefined || rebased.dts > this.lastDts) this.lastDts = rebased.dts;
     this.framesIn++;
+    if (rebased.kind === 'video' && rebased.keyframe) {
+      if (this.lastKeyframeDts !== undefined) {
+        const gap = (rebased.dts - this.lastKeyframeDts) / CLOCK_RATE;
+        this.keyframeIntervalS = Math.max(this.keyframeIntervalS ?? 0, gap);
+      }
+      this.lastKeyframeDts = rebased.dts;
+    }
     this.frames.publish(rebased);
   }
 
@@ -203,4 +215,26 @@ export class MediaBus {
   get droppedForSlowViewers(): number {
     return this.frames.dropped;
   }
+}
+
+/** HLS segment duration when a stream sets none (`segment_duration`, StreamConfig). */
+export const DEFAULT_SEGMENT_S = 2;
+/** Keyframes further apart than this many segment durations make segments (and joins) that slow. */
+const LONG_GOP_FACTOR = 2;
+
+/**
+ * The warning for a publisher whose keyframes come much further apart than an HLS segment should
+ * last, naming the setting to change in OBS (whose Simple output mode sends one every 250 frames
+ * to a custom server); undefined when the interval is fine or not known yet.
+ */
+export function longGopWarning(
+  keyframeIntervalS: number | undefined,
+  segmentS = DEFAULT_SEGMENT_S,
+): string | undefined {
+  if (keyframeIntervalS === undefined || keyframeIntervalS <= segmentS * LONG_GOP_FACTOR) return undefined;
+  return (
+    `keyframe interval ${keyframeIntervalS.toFixed(1)} s is much longer than the ${segmentS} s HLS segment: ` +
+    `segments and playback start are that slow; set the encoder's keyframe interval ` +
+    `(OBS: Settings → Output → Output Mode "Advanced" → Keyframe Interval) to ${segmentS} s`
+  );
 }

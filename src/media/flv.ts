@@ -7,14 +7,15 @@
  * none is sans-IO; RTMP publish needs exactly the tag-body layer, synchronously.
  *
  * Specification: Adobe "Video File Format Specification" v10.1, annex E (E.2 header, E.3 body,
- * E.4 tags); Veovera "Enhanced RTMP" v1 for H.265 ('hvc1' FourCC).
+ * E.4 tags); Veovera "Enhanced RTMP" v2 (ExVideoTagHeader/ExAudioTagHeader with FourCCs, ModEx,
+ * multitrack) for every codec beyond H.264 and AAC.
  */
 import { parseAudioSpecificConfig } from './aac.js';
 import { encodeAmf0, encodeAmf0EcmaArray } from './amf0.js';
 import { parseAvcC, spsDimensions } from './h264.js';
 import { parseHevcSps, parseHvcC } from './h265.js';
 import type { Amf0Object } from './amf0.js';
-import type { AudioTrack, Frame, Tracks, VideoCodec, VideoTrack } from './types.js';
+import type { AudioCodec, AudioTrack, Frame, Tracks, VideoCodec, VideoTrack } from './types.js';
 
 /** Thrown by `FlvReader` on bytes that are not an FLV stream. */
 export class FlvError extends Error {
@@ -36,6 +37,8 @@ export interface FlvTag {
 export interface FlvResult {
   tracks?: Tracks;
   frame?: Frame;
+  /** Something dropped that the publisher should hear about once (an unsupported codec, extra tracks). */
+  notice?: string;
 }
 
 const MS_TO_90K = 90;
@@ -177,22 +180,144 @@ export class FlvReader {
 
 /** FLV VideoTagHeader codec ids (E.4.3.1). 12 is the unofficial HEVC id some Chinese CDNs use. */
 const VideoCodecId = { Avc: 7, HevcLegacy: 12 } as const;
-/** FLV AudioTagHeader SoundFormat values (E.4.2.1). */
-const SoundFormat = { Aac: 10 } as const;
-/** AVCPacketType (E.4.3.1) and the matching Enhanced RTMP PacketType values. */
+/** FLV AudioTagHeader SoundFormat values (E.4.2.1); 9 is Enhanced RTMP's ExHeader. */
+const SoundFormat = { ExHeader: 9, Aac: 10 } as const;
+/** AVCPacketType (E.4.3.1). */
 const AvcPacketType = { SequenceHeader: 0, Nalu: 1, EndOfSequence: 2 } as const;
-const ExPacketType = { SequenceStart: 0, CodedFrames: 1, SequenceEnd: 2, CodedFramesX: 3 } as const;
+/** Enhanced RTMP VideoPacketType. */
+const ExPacketType = {
+  SequenceStart: 0,
+  CodedFrames: 1,
+  SequenceEnd: 2,
+  CodedFramesX: 3,
+  Metadata: 4,
+  Mpeg2TsSequenceStart: 5,
+  Multitrack: 6,
+  ModEx: 7,
+} as const;
+/** Enhanced RTMP AudioPacketType. */
+const ExAudioPacketType = {
+  SequenceStart: 0,
+  CodedFrames: 1,
+  SequenceEnd: 2,
+  MultichannelConfig: 4,
+  Multitrack: 5,
+  ModEx: 7,
+} as const;
+/** Enhanced RTMP AvMultitrackType. */
+const MultitrackType = { OneTrack: 0, ManyTracks: 1, ManyTracksManyCodecs: 2 } as const;
 const FrameType = { Key: 1, Inter: 2, DisposableInter: 3, GeneratedKey: 4, Command: 5 } as const;
-const FOURCC_HEVC = 'hvc1';
-const FOURCC_AVC = 'avc1';
+
+/** The Enhanced RTMP FourCC of each video codec on the bus. */
+export const VIDEO_FOURCC: Readonly<Record<VideoCodec, string>> = {
+  h264: 'avc1',
+  h265: 'hvc1',
+  av1: 'av01',
+  vp9: 'vp09',
+};
+/** The Enhanced RTMP FourCC of each audio codec on the bus. */
+export const AUDIO_FOURCC: Readonly<Record<AudioCodec, string>> = { aac: 'mp4a', opus: 'Opus' };
+const VIDEO_BY_FOURCC = new Map(Object.entries(VIDEO_FOURCC).map(([c, f]) => [f, c as VideoCodec]));
+const AUDIO_BY_FOURCC = new Map(Object.entries(AUDIO_FOURCC).map(([c, f]) => [f, c as AudioCodec]));
+/** Opus in Enhanced RTMP and in the media model always runs on a 48 kHz clock (RFC 7845 §4). */
+const OPUS_RATE = 48_000;
 
 /**
- * Demuxes FLV tag bodies (from an FLV file or RTMP audio/video messages) into tracks and frames.
- * Stateful only to remember the codec configurations. Never throws: bodies it does not understand
- * (other codecs, truncated bodies, frames before their sequence header) yield `{}`.
+ * The part of an Enhanced RTMP body after its header (ModEx skipped, multitrack unpacked): the
+ * packet type, the FourCC and the one track's payload, or undefined when the body is truncated.
+ */
+interface ExPacket {
+  packetType: number;
+  fourCc: string;
+  payload: Buffer;
+  /** Multitrack: the track chosen and whether the message carried others that were dropped. */
+  trackId?: number;
+  droppedTracks?: boolean;
+}
+
+/**
+ * Walks an Enhanced RTMP header from `pos` (just past the byte holding the first packet type):
+ * ModEx prefixes are skipped (their only defined use is a sub-millisecond timestamp offset, below
+ * what the media model's 90 kHz clock needs from RTMP), and a multitrack message yields the track
+ * `wantTrack(id)` accepts first. Pure; undefined on truncation.
+ */
+function readExPacket(
+  body: Buffer,
+  firstPacketType: number,
+  codes: { multitrack: number; modEx: number },
+  wantTrack: (id: number) => boolean,
+): ExPacket | undefined {
+  let pos = 1;
+  let packetType = firstPacketType;
+  while (packetType === codes.modEx) {
+    if (pos >= body.length) return undefined;
+    let size = body.readUInt8(pos) + 1;
+    pos += 1;
+    if (size === 256) {
+      if (pos + 2 > body.length) return undefined;
+      size = body.readUInt16BE(pos) + 1;
+      pos += 2;
+    }
+    pos += size;
+    if (pos >= body.length) return undefined;
+    packetType = body.readUInt8(pos) & 0x0f;
+    pos += 1;
+  }
+  if (packetType !== codes.multitrack) {
+    if (pos + 4 > body.length) return undefined;
+    return { packetType, fourCc: body.toString('latin1', pos, pos + 4), payload: body.subarray(pos + 4) };
+  }
+  if (pos >= body.length) return undefined;
+  const multitrackType = body.readUInt8(pos) >> 4;
+  packetType = body.readUInt8(pos) & 0x0f;
+  pos += 1;
+  let fourCc = '';
+  if (multitrackType !== MultitrackType.ManyTracksManyCodecs) {
+    if (pos + 4 > body.length) return undefined;
+    fourCc = body.toString('latin1', pos, pos + 4);
+    pos += 4;
+  }
+  let chosen: ExPacket | undefined;
+  let dropped = false;
+  while (pos < body.length) {
+    if (multitrackType === MultitrackType.ManyTracksManyCodecs) {
+      if (pos + 4 > body.length) return chosen;
+      fourCc = body.toString('latin1', pos, pos + 4);
+      pos += 4;
+    }
+    if (pos >= body.length) return chosen;
+    const trackId = body.readUInt8(pos);
+    pos += 1;
+    let end = body.length;
+    if (multitrackType !== MultitrackType.OneTrack) {
+      if (pos + 3 > body.length) return chosen;
+      end = Math.min(body.length, pos + 3 + body.readUIntBE(pos, 3));
+      pos += 3;
+    }
+    if (!chosen && wantTrack(trackId)) {
+      chosen = { packetType, fourCc, payload: body.subarray(pos, end), trackId };
+    } else {
+      dropped = true;
+    }
+    pos = end;
+  }
+  if (chosen && dropped) chosen.droppedTracks = true;
+  return chosen;
+}
+
+/**
+ * Demuxes FLV tag bodies (from an FLV file or RTMP audio/video messages) into tracks and frames,
+ * legacy FLV and Enhanced RTMP alike. Stateful only to remember the codec configurations and the
+ * multitrack track it follows. Never throws: bodies it does not understand (other codecs,
+ * truncated bodies, frames before their sequence header) yield `{}`, or a one-time `notice` that
+ * the caller may log.
  */
 export class FlvToFrames {
   private tracks: Tracks = {};
+  /** Multitrack: the track id followed per media type (the first one seen; 0 is the default). */
+  private videoTrackId: number | undefined;
+  private audioTrackId: number | undefined;
+  private readonly noticed = new Set<string>();
 
   /** The tracks seen so far. */
   currentTracks(): Tracks {
@@ -210,7 +335,7 @@ export class FlvToFrames {
     let codec: VideoCodec;
     if (codecId === VideoCodecId.Avc) codec = 'h264';
     else if (codecId === VideoCodecId.HevcLegacy) codec = 'h265';
-    else return {};
+    else return this.notice(`video codec id ${codecId} is not supported; its frames are dropped`);
     if (body.length < 5) return {};
     const packetType = body.readUInt8(1);
     const compositionTimeMs = body.readIntBE(2, 3);
@@ -225,66 +350,157 @@ export class FlvToFrames {
   }
 
   audio(timestampMs: number, body: Buffer): FlvResult {
-    if (body.length < 2) return {};
+    if (body.length < 1) return {};
     const firstByte = body.readUInt8(0);
-    if (firstByte >> 4 !== SoundFormat.Aac) return {};
+    if (firstByte >> 4 === SoundFormat.ExHeader) return this.enhancedAudio(timestampMs, body, firstByte);
+    if (firstByte >> 4 !== SoundFormat.Aac) {
+      return this.notice(`audio sound format ${firstByte >> 4} is not supported; its frames are dropped`);
+    }
+    if (body.length < 2) return {};
+    // channelConfiguration 0 means "described in a program config element"; the FLV
+    // SoundType bit is the only other hint (E.4.2.1), even though AAC should always set it.
+    const stereoHint = firstByte & 0x01 ? 2 : 1;
     const packetType = body.readUInt8(1);
     const payload = body.subarray(2);
-    if (packetType === 0) {
-      const config = audioConfig(payload);
-      if (!config) return {};
-      // channelConfiguration 0 means "described in a program config element"; the FLV
-      // SoundType bit is the only other hint (E.4.2.1), even though AAC should always set it.
-      const channels = config.channels || (firstByte & 0x01 ? 2 : 1);
-      const previous = this.tracks.audio;
-      if (previous?.codec === 'aac' && previous.config.equals(payload)) return {};
-      this.tracks = {
-        ...this.tracks,
-        audio: {
-          kind: 'audio',
-          codec: 'aac',
-          config: Buffer.from(payload),
-          sampleRate: config.sampleRate,
-          channels,
-        },
-      };
-      return { tracks: this.currentTracks() };
-    }
-    if (packetType === 1) {
-      if (this.tracks.audio?.codec !== 'aac' || payload.length === 0) return {};
-      const ts = timestampMs * MS_TO_90K;
-      return { frame: { kind: 'audio', dts: ts, pts: ts, keyframe: true, data: payload } };
-    }
+    if (packetType === 0) return this.aacConfig(payload, stereoHint);
+    if (packetType === 1) return this.audioFrame('aac', timestampMs, payload);
     return {};
   }
 
   private enhancedVideo(timestampMs: number, body: Buffer, firstByte: number): FlvResult {
-    if (body.length < 5) return {};
     const frameType = (firstByte >> 4) & 0x07;
-    const packetType = firstByte & 0x0f;
-    const fourCc = body.toString('latin1', 1, 5);
-    let codec: VideoCodec;
-    if (fourCc === FOURCC_HEVC) codec = 'h265';
-    else if (fourCc === FOURCC_AVC) codec = 'h264';
-    else return {};
-    if (frameType === FrameType.Command) return {};
-    switch (packetType) {
+    const packet = readExPacket(
+      body,
+      firstByte & 0x0f,
+      { multitrack: ExPacketType.Multitrack, modEx: ExPacketType.ModEx },
+      (id) => (this.videoTrackId ??= id) === id,
+    );
+    // A command frame (other than metadata) carries a VideoCommand byte instead of a FourCC.
+    if (!packet || (frameType === FrameType.Command && packet.packetType !== ExPacketType.Metadata)) {
+      return {};
+    }
+    const codec = VIDEO_BY_FOURCC.get(packet.fourCc);
+    if (!codec) {
+      return this.notice(
+        `video codec '${printable(packet.fourCc)}' is not supported; its frames are dropped`,
+      );
+    }
+    const result = this.enhancedVideoPacket(codec, timestampMs, frameType, packet);
+    if (packet.droppedTracks) {
+      const note = this.noticeText(
+        `multitrack video: only track ${packet.trackId} is kept, other tracks are dropped`,
+      );
+      if (note) result.notice = note;
+    }
+    return result;
+  }
+
+  private enhancedVideoPacket(
+    codec: VideoCodec,
+    timestampMs: number,
+    frameType: number,
+    p: ExPacket,
+  ): FlvResult {
+    // The composition time field exists only for the codecs with B-frame reordering in the
+    // FLV sense (AVC, HEVC); AV1 and VP9 frames start at the payload.
+    const hasCts = codec === 'h264' || codec === 'h265';
+    switch (p.packetType) {
       case ExPacketType.SequenceStart:
-        return this.videoConfig(codec, body.subarray(5));
+        return this.videoConfig(codec, p.payload);
       case ExPacketType.CodedFrames:
-        if (body.length < 8) return {};
-        return this.videoFrame(codec, timestampMs, body.readIntBE(5, 3), frameType, body.subarray(8));
+        if (!hasCts) return this.videoFrame(codec, timestampMs, 0, frameType, p.payload);
+        if (p.payload.length < 3) return {};
+        return this.videoFrame(
+          codec,
+          timestampMs,
+          p.payload.readIntBE(0, 3),
+          frameType,
+          p.payload.subarray(3),
+        );
       case ExPacketType.CodedFramesX:
         // Same as CodedFrames with a composition time of zero, saving three bytes.
-        return this.videoFrame(codec, timestampMs, 0, frameType, body.subarray(5));
+        return this.videoFrame(codec, timestampMs, 0, frameType, p.payload);
       default:
+        // SequenceEnd, Metadata (HDR colour info) and MPEG2TSSequenceStart (an AV1 TS
+        // descriptor; the av1C of SequenceStart is what every output needs) change nothing.
         return {};
     }
   }
 
+  private enhancedAudio(timestampMs: number, body: Buffer, firstByte: number): FlvResult {
+    const packet = readExPacket(
+      body,
+      firstByte & 0x0f,
+      { multitrack: ExAudioPacketType.Multitrack, modEx: ExAudioPacketType.ModEx },
+      (id) => (this.audioTrackId ??= id) === id,
+    );
+    if (!packet) return {};
+    const codec = AUDIO_BY_FOURCC.get(packet.fourCc);
+    if (!codec) {
+      return this.notice(
+        `audio codec '${printable(packet.fourCc)}' is not supported; its frames are dropped`,
+      );
+    }
+    let result: FlvResult = {};
+    if (packet.packetType === ExAudioPacketType.SequenceStart) {
+      result = codec === 'aac' ? this.aacConfig(packet.payload, 2) : this.opusConfig(packet.payload);
+    } else if (packet.packetType === ExAudioPacketType.CodedFrames) {
+      result = this.audioFrame(codec, timestampMs, packet.payload);
+    }
+    if (packet.droppedTracks) {
+      const note = this.noticeText(
+        `multitrack audio: only track ${packet.trackId} is kept, other tracks are dropped`,
+      );
+      if (note) result.notice = note;
+    }
+    return result;
+  }
+
+  private aacConfig(payload: Buffer, channelHint: number): FlvResult {
+    const config = audioConfig(payload);
+    if (!config) return {};
+    const previous = this.tracks.audio;
+    if (previous?.codec === 'aac' && previous.config.equals(payload)) return {};
+    const audio: AudioTrack = {
+      kind: 'audio',
+      codec: 'aac',
+      config: Buffer.from(payload),
+      sampleRate: config.sampleRate,
+      channels: config.channels || channelHint,
+    };
+    this.tracks = { ...this.tracks, audio };
+    return { tracks: this.currentTracks() };
+  }
+
+  /**
+   * Opus: the sequence start is an OpusHead (RFC 7845 §5.1) or empty (then mono/stereo, and we
+   * take stereo). The bus's Opus track carries no config; its channel count is what outputs need.
+   */
+  private opusConfig(head: Buffer): FlvResult {
+    const channels =
+      head.length >= 10 && head.toString('latin1', 0, 8) === 'OpusHead' ? head.readUInt8(9) : 2;
+    if (channels < 1) return {};
+    const previous = this.tracks.audio;
+    if (previous?.codec === 'opus' && previous.channels === channels) return {};
+    const audio: AudioTrack = {
+      kind: 'audio',
+      codec: 'opus',
+      config: Buffer.alloc(0),
+      sampleRate: OPUS_RATE,
+      channels,
+    };
+    this.tracks = { ...this.tracks, audio };
+    return { tracks: this.currentTracks() };
+  }
+
+  private audioFrame(codec: AudioCodec, timestampMs: number, payload: Buffer): FlvResult {
+    if (this.tracks.audio?.codec !== codec || payload.length === 0) return {};
+    const ts = timestampMs * MS_TO_90K;
+    return { frame: { kind: 'audio', dts: ts, pts: ts, keyframe: true, data: payload } };
+  }
+
   private videoConfig(codec: VideoCodec, config: Buffer): FlvResult {
-    // configurationVersion is 1 in both avcC and hvcC; an empty or odd record is unusable.
-    if (config.length < 7 || config[0] !== 1) return {};
+    if (!plausibleConfig(codec, config)) return {};
     const previous = this.tracks.video;
     if (previous?.codec === codec && previous.config.equals(config)) return {};
     const track: VideoTrack = { kind: 'video', codec, config: Buffer.from(config) };
@@ -319,20 +535,61 @@ export class FlvToFrames {
       },
     };
   }
+
+  /** `{ notice }` the first time this text comes up, `{}` after. */
+  private notice(text: string): FlvResult {
+    const note = this.noticeText(text);
+    return note ? { notice: note } : {};
+  }
+
+  private noticeText(text: string): string | undefined {
+    // Bounded: a hostile publisher cycling FourCCs must not grow this set without limit.
+    if (this.noticed.has(text) || this.noticed.size >= 32) return undefined;
+    this.noticed.add(text);
+    return text;
+  }
+}
+
+/**
+ * Whether a sequence header could be the codec's configuration record: avcC and hvcC start with
+ * configurationVersion 1; av1C with marker+version 0x81; vpcC is a FullBox (version 1, 3 flag bytes)
+ * followed by at least profile, level, bit depth/chroma and the colour fields.
+ */
+function plausibleConfig(codec: VideoCodec, config: Buffer): boolean {
+  switch (codec) {
+    case 'h264':
+    case 'h265':
+      return config.length >= 7 && config[0] === 1;
+    case 'av1':
+      return config.length >= 4 && config[0] === 0x81;
+    case 'vp9':
+      return config.length >= 12 && config[0] === 1;
+  }
+}
+
+/** A FourCC from the wire as it may appear in a log line. */
+function printable(fourCc: string): string {
+  return fourCc.replace(/[^\x20-\x7e]/g, '?');
 }
 
 // ---------------------------------------------------------------------------------------------
 // Media model → tag bodies
+//
+// Viewers get legacy tags for H.264 and AAC (every RTMP player reads them) and Enhanced RTMP for
+// the rest, which only E-RTMP players (ffmpeg 6.1+, OBS 30+, GStreamer 1.24+) can read anyway.
 
 /** Rounds a 90 kHz timestamp to FLV/RTMP milliseconds. */
 export function flvTimestamp(dts90k: number): number {
   return Math.round(dts90k / MS_TO_90K);
 }
 
-/** The video sequence-header tag body: AVC packet type 0 with avcC, or Enhanced RTMP SequenceStart with hvcC. */
+/** The video sequence-header tag body: AVC packet type 0 with avcC, or Enhanced RTMP SequenceStart. */
 export function videoSequenceHeader(track: VideoTrack): Buffer {
-  if (track.codec === 'h265') {
-    return Buffer.concat([enhancedVideoHeader(FrameType.Key, ExPacketType.SequenceStart), track.config]);
+  if (track.codec !== 'h264') {
+    return Buffer.concat([
+      enhancedVideoHeader(FrameType.Key, ExPacketType.SequenceStart, track.codec),
+      track.config,
+    ]);
   }
   return Buffer.concat([
     Buffer.of((FrameType.Key << 4) | VideoCodecId.Avc, AvcPacketType.SequenceHeader, 0, 0, 0),
@@ -340,17 +597,20 @@ export function videoSequenceHeader(track: VideoTrack): Buffer {
   ]);
 }
 
-/** The video tag body for one access unit; `codec` selects legacy AVC or Enhanced RTMP 'hvc1'. */
+/** The video tag body for one access unit of `codec`: legacy AVC, or Enhanced RTMP for the others. */
 export function videoTagBody(frame: Frame, codec: VideoCodec = 'h264'): Buffer {
   const frameType = frame.keyframe ? FrameType.Key : FrameType.Inter;
+  if (codec === 'av1' || codec === 'vp9') {
+    return Buffer.concat([enhancedVideoHeader(frameType, ExPacketType.CodedFrames, codec), frame.data]);
+  }
   const compositionTimeMs = flvTimestamp(frame.pts) - flvTimestamp(frame.dts);
   if (codec === 'h265') {
     if (compositionTimeMs === 0) {
-      return Buffer.concat([enhancedVideoHeader(frameType, ExPacketType.CodedFramesX), frame.data]);
+      return Buffer.concat([enhancedVideoHeader(frameType, ExPacketType.CodedFramesX, codec), frame.data]);
     }
     const cts = Buffer.alloc(3);
     cts.writeIntBE(clampInt24(compositionTimeMs), 0, 3);
-    return Buffer.concat([enhancedVideoHeader(frameType, ExPacketType.CodedFrames), cts, frame.data]);
+    return Buffer.concat([enhancedVideoHeader(frameType, ExPacketType.CodedFrames, codec), cts, frame.data]);
   }
   const header = Buffer.alloc(5);
   header[0] = (frameType << 4) | VideoCodecId.Avc;
@@ -359,13 +619,22 @@ export function videoTagBody(frame: Frame, codec: VideoCodec = 'h264'): Buffer {
   return Buffer.concat([header, frame.data]);
 }
 
-/** The AAC sequence-header tag body (AACPacketType 0 + AudioSpecificConfig). */
+/** The audio sequence-header tag body: legacy AAC (AACPacketType 0 + ASC), or Enhanced RTMP Opus + OpusHead. */
 export function audioSequenceHeader(track: AudioTrack): Buffer {
+  if (track.codec === 'opus') {
+    return Buffer.concat([
+      enhancedAudioHeader(ExAudioPacketType.SequenceStart, 'opus'),
+      opusHead(track.channels),
+    ]);
+  }
   return Buffer.concat([Buffer.of(aacTagByte(track), 0), track.config]);
 }
 
-/** The AAC raw-frame tag body (AACPacketType 1). */
+/** The audio tag body for one frame: legacy AAC raw (AACPacketType 1), or Enhanced RTMP Opus CodedFrames. */
 export function audioTagBody(frame: Frame, track: AudioTrack): Buffer {
+  if (track.codec === 'opus') {
+    return Buffer.concat([enhancedAudioHeader(ExAudioPacketType.CodedFrames, 'opus'), frame.data]);
+  }
   return Buffer.concat([Buffer.of(aacTagByte(track), 1), frame.data]);
 }
 
@@ -376,11 +645,11 @@ export function onMetaData(tracks: Tracks): Buffer {
   if (video) {
     if (video.width !== undefined) meta.width = video.width;
     if (video.height !== undefined) meta.height = video.height;
-    // Enhanced RTMP signals HEVC by its FourCC as a number in videocodecid.
-    meta.videocodecid = video.codec === 'h265' ? fourCcNumber(FOURCC_HEVC) : VideoCodecId.Avc;
+    // Enhanced RTMP signals its codecs by the FourCC as a number in videocodecid/audiocodecid.
+    meta.videocodecid = video.codec === 'h264' ? VideoCodecId.Avc : fourCcNumber(VIDEO_FOURCC[video.codec]);
   }
   if (audio) {
-    meta.audiocodecid = SoundFormat.Aac;
+    meta.audiocodecid = audio.codec === 'aac' ? SoundFormat.Aac : fourCcNumber(AUDIO_FOURCC[audio.codec]);
     meta.audiosamplerate = audio.sampleRate;
     meta.audiosamplesize = 16;
     meta.stereo = audio.channels >= 2;
@@ -395,11 +664,40 @@ function aacTagByte(track: AudioTrack): number {
   return (SoundFormat.Aac << 4) | (3 << 2) | (1 << 1) | 1;
 }
 
-function enhancedVideoHeader(frameType: number, packetType: number): Buffer {
+/** The ExVideoTagHeader for one codec: IsExHeader, FrameType, PacketType, FourCC. */
+export function enhancedVideoHeader(frameType: number, packetType: number, codec: VideoCodec): Buffer {
   const header = Buffer.alloc(5);
   header[0] = 0x80 | (frameType << 4) | packetType;
-  header.write(FOURCC_HEVC, 1, 'latin1');
+  header.write(VIDEO_FOURCC[codec], 1, 'latin1');
   return header;
+}
+
+/** The ExAudioTagHeader for one codec: SoundFormat ExHeader, AudioPacketType, FourCC. */
+export function enhancedAudioHeader(packetType: number, codec: AudioCodec): Buffer {
+  const header = Buffer.alloc(5);
+  header[0] = (SoundFormat.ExHeader << 4) | packetType;
+  header.write(AUDIO_FOURCC[codec], 1, 'latin1');
+  return header;
+}
+
+/** A minimal OpusHead (RFC 7845 §5.1): version 1, mapping family 0 (mono/stereo) or 1 beyond. */
+export function opusHead(channels: number): Buffer {
+  const family = channels > 2 ? 1 : 0;
+  const head = Buffer.alloc(family ? 21 + channels : 19);
+  head.write('OpusHead', 0, 'latin1');
+  head[8] = 1;
+  head[9] = channels;
+  head.writeUInt16LE(312, 10); // pre-skip libopus uses at 48 kHz
+  head.writeUInt32LE(OPUS_RATE, 12);
+  head.writeInt16LE(0, 16);
+  head[18] = family;
+  if (family) {
+    // Vorbis channel order, every channel its own uncoupled stream: decodable, if not optimal.
+    head[19] = channels;
+    head[20] = 0;
+    for (let i = 0; i < channels; i++) head[21 + i] = i;
+  }
+  return head;
 }
 
 function fourCcNumber(fourCc: string): number {
@@ -423,6 +721,8 @@ function wrapUint32(value: number): number {
  * The size is advisory (onMetaData, logs), so a failure here never rejects the stream.
  */
 function configDimensions(codec: VideoCodec, config: Buffer): { width: number; height: number } | undefined {
+  // AV1 and VP9 sizes sit in bitstream headers no output here needs; the size stays unknown.
+  if (codec === 'av1' || codec === 'vp9') return undefined;
   try {
     if (codec === 'h264') {
       const sps = parseAvcC(config)?.sps[0];

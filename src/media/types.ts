@@ -5,7 +5,7 @@
  * RTMP milliseconds convert exactly by ×90), already unwrapped and monotonic per stream.
  */
 
-export type VideoCodec = 'h264' | 'h265';
+export type VideoCodec = 'h264' | 'h265' | 'av1' | 'vp9';
 export type AudioCodec = 'aac' | 'opus';
 
 export const CLOCK_RATE = 90_000;
@@ -13,7 +13,10 @@ export const CLOCK_RATE = 90_000;
 export interface VideoTrack {
   kind: 'video';
   codec: VideoCodec;
-  /** Decoder configuration record as FLV and MP4 carry it: avcC for H.264, hvcC for H.265. */
+  /**
+   * Decoder configuration record as FLV and MP4 carry it: avcC for H.264, hvcC for H.265,
+   * av1C (AV1-ISOBMFF §2.3) for AV1, vpcC (VP-ISOBMFF "VPCodecConfigurationRecord") for VP9.
+   */
   config: Buffer;
   width?: number;
   height?: number;
@@ -44,7 +47,8 @@ export interface Frame {
   /** Video: an IDR/IRAP picture a decoder can start from. Audio: always true. */
   keyframe: boolean;
   /**
-   * Video: NAL units, each prefixed with a 4-byte big-endian length (AVCC/HVCC layout).
+   * Video: NAL units, each prefixed with a 4-byte big-endian length (AVCC/HVCC layout); for AV1
+   * one temporal unit of OBUs with size fields (AV1-ISOBMFF sample), for VP9 one frame (superframe).
    * Audio: one raw AAC frame (no ADTS header) or one Opus packet.
    */
   data: Buffer;

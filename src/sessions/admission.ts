@@ -193,9 +193,14 @@ export class Admission {
       req.kind === 'play' ? (policy.onPlay ?? config.onPlay) : (policy.onPublish ?? config.onPublish);
     if (req.kind === 'publish' && policy.password !== undefined) {
       const given = req.query.get('password');
-      if (given === null || !safeEqual(given, policy.password)) {
+      const proved = given === null && req.passwordProof?.(policy.password) === true;
+      if (!proved && (given === null || !safeEqual(given, policy.password))) {
         return { ok: false, denial: deny(403, 'wrong_password') };
       }
+    } else if (req.kind === 'publish' && req.passwordProof) {
+      // A username/password login to a stream without a password cannot be verified: refusing it
+      // beats letting any password in.
+      return { ok: false, denial: deny(403, 'wrong_password') };
     }
     const needsBackend = spec !== undefined && spec.url !== 'true';
     let token = req.token !== undefined && req.token !== '' ? req.token : undefined;

@@ -30,6 +30,11 @@ export interface ClientRequest {
    * with `dvr=true`). It is a session of its own: a live grant never opens the archive.
    */
   dvr?: { mediaRequest: string };
+  /**
+   * A publisher that proved knowing a password without sending it (RTMP `authmod=adobe`): checks
+   * the stream's `password` in place of the `password` query parameter, once.
+   */
+  passwordProof?: (password: string) => boolean;
 }
 
 export type Denial = {

@@ -17,6 +17,8 @@ export interface RtmpProbeResult {
   mediaMessages: number;
   mediaBytes: number;
   closedByServer: boolean;
+  /** With `collect`: every audio/video message (type 8/9), in order. */
+  media: { type: number; timestamp: number; payload: Buffer }[];
 }
 
 /** Connects, plays (or publishes with no media) `name` on `app`, and records what comes back for `ms`. */
@@ -24,12 +26,18 @@ export function rtmpProbe(
   port: number,
   app: string,
   name: string,
-  options: { kind?: 'play' | 'publish'; ms?: number } = {},
+  options: { kind?: 'play' | 'publish'; ms?: number; collect?: boolean } = {},
 ): Promise<RtmpProbeResult> {
   const kind = options.kind ?? 'play';
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
-    const result: RtmpProbeResult = { statuses: [], mediaMessages: 0, mediaBytes: 0, closedByServer: false };
+    const result: RtmpProbeResult = {
+      statuses: [],
+      mediaMessages: 0,
+      mediaBytes: 0,
+      closedByServer: false,
+      media: [],
+    };
     const reader = new ChunkReader(READER_LIMITS);
     let handshake = Buffer.alloc(0);
     let shaken = false;
@@ -54,6 +62,7 @@ export function rtmpProbe(
       if (m.type === MessageType.Audio || m.type === MessageType.Video) {
         result.mediaMessages++;
         result.mediaBytes += m.payload.length;
+        if (options.collect) result.media.push({ type: m.type, timestamp: m.timestamp, payload: m.payload });
       } else if (m.type === MessageType.CommandAmf0) {
         const c = decodeCommand(m);
         if (c.name === '_result' && c.txId === 1) {

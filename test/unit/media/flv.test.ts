@@ -202,9 +202,18 @@ test('flv demux: media before its sequence header, other codecs and short bodies
     demux.audio(0, hex('2f 0102')), // MP3
     demux.audio(0, hex('af')),
     demux.audio(0, hex('af 00 17')), // truncated AudioSpecificConfig
-    demux.video(0, hex('90 61763031')), // enhanced, unknown FourCC
+    demux.video(0, hex('90 61763031')), // enhanced AV1 with an empty av1C
   ];
-  for (const result of ignored) assert.deepEqual(result, {});
+  // Nothing reaches the bus; an unsupported codec is named once, for the publisher's log.
+  for (const result of ignored) assert.equal(result.tracks ?? result.frame, undefined);
+  assert.deepEqual(
+    ignored.flatMap((r) => (r.notice ? [r.notice] : [])),
+    [
+      'video codec id 4 is not supported; its frames are dropped',
+      'audio sound format 2 is not supported; its frames are dropped',
+    ],
+  );
+  assert.deepEqual(demux.video(0, hex('14 00 000000 0102')), {}, 'the same notice only once');
 });
 
 test('flv demux: AudioSpecificConfig sample rate and channels, including both escapes', () => {

@@ -184,6 +184,32 @@ test('publish password: checked before on_publish, constant-time; wrong -> wrong
   h.manager.close();
 });
 
+test('publish password proved without sending it (RTMP authmod=adobe): the proof is asked with the stream password; no password, no login', async () => {
+  const h = harness({ policy: { onPublish: spec('http://b/pub'), password: 'p1' } });
+  const asked: string[] = [];
+  const proof = (ok: boolean) => (password: string) => (asked.push(password), ok);
+  const pub = (ok: boolean) =>
+    request({
+      kind: 'publish',
+      proto: 'rtmp',
+      qs: 'user=alice',
+      query: new URLSearchParams('user=alice'),
+      passwordProof: proof(ok),
+    });
+  assert.deepEqual(await h.manager.open(pub(false)), { allow: false, status: 403, reason: 'wrong_password' });
+  granted(await h.manager.open(pub(true)));
+  assert.deepEqual(asked, ['p1', 'p1']);
+  assert.equal(h.backend.calls.length, 1, 'on_publish still runs after the password');
+  h.manager.close();
+  const open = harness({ policy: { onPublish: spec('http://b/pub') } });
+  assert.deepEqual(await open.manager.open(pub(true)), {
+    allow: false,
+    status: 403,
+    reason: 'wrong_password',
+  });
+  open.manager.close();
+});
+
 test('domain lock runs before the backend and is not cached (§7.1, §12.26)', async () => {
   const h = harness({ policy: { onPlay: spec('http://b/auth', { domains: ['example.com'] }) } });
   assert.deepEqual(await h.manager.open(request({ token: 'a', referer: 'https://evil.com/' })), {

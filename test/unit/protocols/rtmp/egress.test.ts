@@ -332,3 +332,29 @@ test('registry: a template stream whose only RTMP viewer left is removed by the 
     await registry.stop();
   }
 });
+
+test('rtmp egress: H.265 and AV1 frames carry the Enhanced RTMP header of their sequence header (issue 10 bug 1)', () => {
+  for (const [codec, fourCc] of [
+    ['h265', 'hvc1'],
+    ['av1', 'av01'],
+  ] as const) {
+    const bus = new MediaBus();
+    const egress = bus.egress('rtmp', (b) => new RtmpEgress(b));
+    const v = viewer();
+    egress.subscribe(v.sub);
+    const config = codec === 'h265' ? Buffer.from([1, 1, 0x60, 0, 0, 0, 0, 0]) : Buffer.from([0x81, 0, 0, 0]);
+    bus.startSource({ video: { kind: 'video', codec, config } });
+    bus.push({ kind: 'video', dts: 0, pts: 0, keyframe: true, data: Buffer.from([0, 0, 0, 1, 0x26]) });
+    bus.push({ kind: 'video', dts: 3600, pts: 3600, keyframe: false, data: Buffer.from([0, 0, 0, 1, 0x02]) });
+    egress.flush();
+    const videos = v.items.flatMap(decode).filter((m) => m.type === MSG.Video);
+    assert.equal(videos.length, 3, `${codec}: sequence header and two frames`);
+    for (const [i, m] of videos.entries()) {
+      assert.equal(m.payload[0]! & 0x80, 0x80, `${codec} message ${i}: IsExHeader`);
+      assert.equal(m.payload.toString('latin1', 1, 5), fourCc, `${codec} message ${i}: FourCC`);
+    }
+    assert.equal(videos[0]!.payload[0]! & 0x0f, 0, 'SequenceStart');
+    assert.equal((videos[1]!.payload[0]! >> 4) & 7, 1, 'keyframe');
+    assert.equal((videos[2]!.payload[0]! >> 4) & 7, 2, 'inter frame');
+  }
+});
