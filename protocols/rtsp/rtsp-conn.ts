@@ -32,6 +32,7 @@ import {
   SERVER,
   SESSION_TIMEOUT_S,
 } from './control.js';
+import { rtspUncarried } from './codecs.js';
 import { rtspTarget, type RtspTarget } from './credentials.js';
 import { RtspEgress } from './egress.js';
 import { playable, PlayState, type Delivery, type Route } from './play.js';
@@ -47,7 +48,7 @@ import {
   type RtspItem,
   type RtspRequest,
 } from './wire/message.js';
-import { announcedTracks, parseSdp } from './wire/sdp.js';
+import { ANNOUNCE_CODECS, announcedTracks, parseSdp } from './wire/sdp.js';
 import { formatTransport, type TransportSpec } from './wire/transport.js';
 
 /** The shared UDP socket pair that sends RTP/RTCP to UDP viewers; absent when UDP is not offered. */
@@ -258,13 +259,25 @@ export class RtspConn extends ClientConn {
     }
     const stream = await this.openSession('play', req, target);
     if (!stream) return undefined;
-    const wait = waitForTracks(stream.bus, playable, TRACKS_WAIT_MS);
+    // Any track ends the wait: a stream whose codecs RTSP cannot carry is refused by name at
+    // once instead of after the wait.
+    const wait = waitForTracks(
+      stream.bus,
+      (t) => t.video !== undefined || t.audio !== undefined,
+      TRACKS_WAIT_MS,
+    );
     this.onTeardown(wait.cancel);
     const tracks = await wait.tracks;
     if (this.closed) return undefined;
     if (!tracks) {
-      this.log.info({ stream: target.name }, 'stream has no h264/aac tracks; refusing play');
+      this.log.info({ stream: target.name }, 'stream has no tracks yet; refusing play');
       this.refuse(req, 404);
+      return undefined;
+    }
+    if (!playable(tracks)) {
+      const codecs = rtspUncarried(tracks).join(', ');
+      this.log.info({ stream: target.name, codecs }, "rtsp cannot carry the stream's codecs; refusing play");
+      this.refuse(req, 415, [], `${codecs} cannot be carried over RTSP`);
       return undefined;
     }
     this.stream = stream;
@@ -373,6 +386,24 @@ export class RtspConn extends ClientConn {
       return;
     }
     const announced = announcedTracks(parseSdp(req.body.toString('utf8')));
+    if (announced.unsupported.length > 0) {
+      // Publishing the tracks we can carry and dropping the rest would look like success to
+      // the publisher while its viewers miss a track: refuse, naming what cannot be carried.
+      const what = announced.unsupported.join(', ');
+      this.log.info(
+        { stream: target.name, unsupported: what },
+        'ANNOUNCE has media this server cannot carry',
+      );
+      this.answer(
+        req,
+        415,
+        [['Content-Type', 'text/plain']],
+        `cannot carry ${what}; supported: ${ANNOUNCE_CODECS}\r\n`,
+        `cannot carry ${what}`,
+      );
+      this.finish('refused');
+      return;
+    }
     const stream = await this.openSession('publish', req, target);
     if (!stream) return;
     const publisher = stream.claimPublisher();
@@ -386,7 +417,7 @@ export class RtspConn extends ClientConn {
     }
     this.onTeardown(() => publisher.release());
     if (announced.ignored.length > 0) {
-      this.log.info({ ignored: announced.ignored }, 'ignoring unsupported media in ANNOUNCE');
+      this.log.info({ ignored: announced.ignored }, 'ignoring non-audio/video media in ANNOUNCE');
     }
     this.publisher = publisher;
     this.record = new RecordState(announced);
@@ -478,13 +509,23 @@ export class RtspConn extends ClientConn {
     }
   }
 
-  /** Answers with an error and closes the connection after the answer is flushed. */
-  private refuse(req: RtspRequest, status: number, headers: HeaderList = []): void {
-    this.answer(req, status, headers);
+  /**
+   * Answers with an error and closes the connection after the answer is flushed. `detail`
+   * names the cause in the status line and, as text, in the body.
+   */
+  private refuse(req: RtspRequest, status: number, headers: HeaderList = [], detail?: string): void {
+    if (detail === undefined) this.answer(req, status, headers);
+    else this.answer(req, status, [...headers, ['Content-Type', 'text/plain']], `${detail}\r\n`, detail);
     this.finish('refused');
   }
 
-  private answer(req: RtspRequest, status: number, headers: HeaderList = [], body?: string): void {
-    this.write(writeResponse(status, answerHeaders(req, status, this.sessionId, headers), body));
+  private answer(
+    req: RtspRequest,
+    status: number,
+    headers: HeaderList = [],
+    body?: string,
+    detail?: string,
+  ): void {
+    this.write(writeResponse(status, answerHeaders(req, status, this.sessionId, headers), body, detail));
   }
 }
