@@ -64,7 +64,7 @@ export class RtpToFrames {
   private tracks: Tracks;
   private readonly video: VideoDepacketizer | undefined;
   private readonly audio: AudioDepacketizer | undefined;
-  private readonly reorder: Record<TrackKind, RtpReorder>;
+  private reorder: Record<TrackKind, RtpReorder>;
   private readonly clocks: Record<TrackKind, Clock>;
   /** NTP seconds that map to pts 0. */
   private origin: number | undefined;
@@ -92,6 +92,11 @@ export class RtpToFrames {
     return !this.announced.video || this.tracks.video !== undefined;
   }
 
+  /** How many packets of a track are held to undo reordering (0 for TCP; set at SETUP). */
+  useReorder(kind: TrackKind, depth: number): void {
+    this.reorder[kind] = new RtpReorder(depth);
+  }
+
   /** Packets given up on and packets that came too late, per track, for receiver reports and the log. */
   losses(kind: TrackKind): { lost: number; late: number } {
     const r = this.reorder[kind];
@@ -110,12 +115,16 @@ export class RtpToFrames {
   }
 
   /** An RTP packet for a track. Throws RtspProtocolError for a malformed packet (the caller drops it). */
-  rtp(kind: TrackKind, packet: Buffer): Ingested {
-    const p = parseRtp(packet);
+  rtp(kind: TrackKind, packet: Buffer, arrival = 0): Ingested {
+    return this.packet(kind, parseRtp(packet), arrival);
+  }
+
+  /** An RTP packet already parsed (the record path reads its header for reception statistics first). */
+  packet(kind: TrackKind, p: RtpPacket, arrival = 0): Ingested {
     const out: Ingested = { frames: [] };
     const info = kind === 'video' ? this.announced.video : this.announced.audio;
     if (!info || p.payloadType !== info.payloadType) return out;
-    for (const q of this.reorder[kind].push(p)) {
+    for (const q of this.reorder[kind].push(p, arrival)) {
       if (kind === 'video') this.videoPacket(q, out);
       else this.audioPacket(q, out);
     }

@@ -62,8 +62,11 @@ const GA_TYPES = new Set([1, 2, 3, 4, 6, 7, 17, 19, 20, 21, 22, 23]);
 /** Error-resilient object types, which end the config with epConfig. */
 const ER_TYPES = new Set([17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 39]);
 
-/** Reads past one AudioSpecificConfig (§1.6.2.1) so that what follows it can be read. */
-function skipAudioSpecificConfig(b: Bits): void {
+/**
+ * Reads past one AudioSpecificConfig (§1.6.2.1) so that what follows it can be read; `end`
+ * is the last bit the config may reach, for the optional sync extension at its end.
+ */
+function skipAudioSpecificConfig(b: Bits, end: number): void {
   let aot = objectType(b);
   rate(b);
   const channelConfig = b.read(4);
@@ -86,6 +89,35 @@ function skipAudioSpecificConfig(b: Bits): void {
   }
   if (ER_TYPES.has(aot) && b.read(2) >= 2) {
     throw new RtspProtocolError('latm config with epConfig 2 or 3 is not supported');
+  }
+  skipSyncExtension(b, end);
+}
+
+/** The backward-compatible SBR/PS signalling an AudioSpecificConfig may end with (§1.6.5.2; GStreamer writes it). */
+const SYNC_SBR = 0x2b7;
+const SYNC_PS = 0x548;
+
+function peek(b: Bits, n: number, end: number): number | undefined {
+  if (b.pos + n > end) return undefined;
+  const at = b.pos;
+  const v = b.read(n);
+  b.pos = at;
+  return v;
+}
+
+function skipSyncExtension(b: Bits, end: number): void {
+  if (peek(b, 11, end) !== SYNC_SBR) return;
+  b.read(11);
+  const ext = objectType(b);
+  if (ext === 5 && b.read(1)) {
+    rate(b);
+    if (peek(b, 11, end) === SYNC_PS) {
+      b.read(11);
+      b.read(1); // psPresentFlag
+    }
+  } else if (ext === 22 && b.read(1)) {
+    rate(b);
+    b.read(4); // extensionChannelConfiguration
   }
 }
 
@@ -117,7 +149,9 @@ export function parseStreamMuxConfig(config: Buffer): LatmConfig {
     // Version 1 gives the config's length, fill bits included; version 0 ends it where it ends.
     const ascLen = version === 1 ? latmValue(b) : undefined;
     const ascStart = b.pos;
-    skipAudioSpecificConfig(b);
+    // Version 0 leaves the end open: after the config come at least frameLengthType (3 bits)
+    // and latmBufferFullness (8), otherDataPresent and crcCheckPresent (1 each).
+    skipAudioSpecificConfig(b, ascLen !== undefined ? ascStart + ascLen : config.length * 8 - 13);
     const ascEnd = b.pos;
     if (ascLen !== undefined) {
       if (ascLen < ascEnd - ascStart) throw new RtspProtocolError('latm ascLen is shorter than the config');
