@@ -33,8 +33,9 @@ class Bits {
     const out = Buffer.alloc(Math.ceil((to - from) / 8));
     const saved = this.pos;
     this.pos = from;
-    for (let i = 0; i < to - from; i++)
+    for (let i = 0; i < to - from; i++) {
       if (this.read(1)) out[i >> 3] = (out[i >> 3] ?? 0) | (0x80 >> (i & 7));
+    }
     this.pos = saved;
     return out;
   }
@@ -79,8 +80,9 @@ function skipAudioSpecificConfig(b: Bits, end: number): void {
   b.read(1); // frameLengthFlag
   if (b.read(1)) b.read(14); // dependsOnCoreCoder → coreCoderDelay
   const extensionFlag = b.read(1);
-  if (channelConfig === 0)
+  if (channelConfig === 0) {
     throw new RtspProtocolError('latm config with a program_config_element is not supported');
+  }
   if (aot === 6 || aot === 20) b.read(3);
   if (extensionFlag) {
     if (aot === 22) b.read(16);
@@ -141,8 +143,9 @@ export function parseStreamMuxConfig(config: Buffer): LatmConfig {
     const version = b.read(1);
     if (version === 1 && b.read(1) === 1) throw new RtspProtocolError('latm audioMuxVersionA 1 is reserved');
     if (version === 1) latmValue(b); // taraBufferFullness
-    if (b.read(1) !== 1)
+    if (b.read(1) !== 1) {
       throw new RtspProtocolError('latm without allStreamsSameTimeFraming is not supported');
+    }
     const subFrames = b.read(6) + 1;
     if (b.read(4) !== 0) throw new RtspProtocolError('latm with more than one program is not supported');
     if (b.read(3) !== 0) throw new RtspProtocolError('latm with more than one layer is not supported');
@@ -158,8 +161,9 @@ export function parseStreamMuxConfig(config: Buffer): LatmConfig {
       b.pos = ascStart + ascLen;
     }
     const frameLengthType = b.read(3);
-    if (frameLengthType !== 0)
+    if (frameLengthType !== 0) {
       throw new RtspProtocolError(`latm frameLengthType ${frameLengthType} is not supported`);
+    }
     const asc = b.slice(ascStart, ascEnd);
     const aac = parseAudioSpecificConfig(asc);
     if (!aac) throw new RtspProtocolError('latm AudioSpecificConfig is unreadable');

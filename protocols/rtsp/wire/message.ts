@@ -273,9 +273,10 @@ export function reasonPhrase(status: number): string {
 export type HeaderList = ReadonlyArray<readonly [name: string, value: string | number | undefined]>;
 
 /**
- * Serialises a response (RFC 2326 §7); Content-Length is added when there is a body. `detail` is added to the reason phrase in parentheses: ffmpeg and
- * GStreamer print the status line of a failed request, so a refusal that names its cause
- * there (`415 Unsupported Media Type (video/VP8)`) is read by the person who sent it.
+ * Serialises a response (RFC 2326 §7); Content-Length is added when there is a body.
+ * `detail` is added to the reason phrase in parentheses: ffmpeg and GStreamer print the
+ * status line of a failed request, so a refusal that names its cause there
+ * (`415 Unsupported Media Type (cannot carry video/VP8)`) is read by the person who sent it.
  */
 export function writeResponse(
   status: number,
@@ -284,8 +285,9 @@ export function writeResponse(
   detail?: string,
 ): Buffer {
   // The status line ends at a line break; a detail that contains one is a bug, not input.
-  if (detail !== undefined && /[\r\n]/.test(detail))
+  if (detail !== undefined && /[\r\n]/.test(detail)) {
     throw new TypeError('reason detail contains a line break');
+  }
   const reason = detail ? `${reasonPhrase(status)} (${detail})` : reasonPhrase(status);
   return writeMessage(`RTSP/1.0 ${status} ${reason}`, headers, body);
 }

@@ -41,8 +41,9 @@ function replay(name: string): Replayed {
         assert.deepEqual(announced.unsupported, [], `${name}: everything announced is carried`);
         record = new RecordState(announced);
       }
-      if (r.method === 'SETUP')
+      if (r.method === 'SETUP') {
         assert.equal(record?.setup(r.uri, r.headers.get('transport') ?? '').status, 200);
+      }
       if (r.method === 'RECORD') assert.equal(record?.record(), true);
     } else if (i.kind === 'interleaved' && record) {
       const got = record.receive(i.channel, i.payload);
