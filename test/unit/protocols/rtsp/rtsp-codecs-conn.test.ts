@@ -121,14 +121,14 @@ test('rtsp conn: GStreamer’s H.264 + MP4A-LATM publish over UDP RECORD reaches
     // A stranger on another address sends the publisher's own packets first: all dropped.
     for (const p of packets.slice(0, 20)) {
       const to = p.channel < 2 ? audioServer : videoServer;
-      await send(stranger, p.payload, to[p.channel % 2]);
+      await send(stranger, p.payload, p.channel % 2 ? to[1] : to[0]);
     }
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(stream.bus.framesIn, 0, 'nothing from another address reaches the stream');
     for (const p of packets) {
       const from = p.channel < 2 ? audioPorts : videoPorts;
       const to = p.channel < 2 ? audioServer : videoServer;
-      await send(p.channel % 2 ? from.rtcp : from.rtp, p.payload, to[p.channel % 2]);
+      await send(p.channel % 2 ? from.rtcp : from.rtp, p.payload, p.channel % 2 ? to[1] : to[0]);
     }
     await c.until(() => stream.bus.framesIn >= 25 + 40, 'the publish on the bus');
     assert.equal(stream.bus.tracks?.video?.codec, 'h264');
