@@ -235,3 +235,27 @@ test('rtsp conn: an H.265 + AAC stream is described with both tracks and played 
     viewer.close();
   }
 });
+
+test('rtsp conn: a DESCRIBE of a stream whose only codec RTSP cannot carry gets 415 naming it, at once', async () => {
+  const stream = core.registry.resolve('live/vp9only');
+  assert.ok(stream);
+  const publisher = stream.claimPublisher();
+  assert.ok(publisher);
+  // The media model may learn codecs RTSP has no payload format for (VP9, AV1); this one stands for them.
+  const codec = 'vp9' as 'h264';
+  publisher.source.tracks({ video: { kind: 'video', codec, config: Buffer.alloc(0) } });
+  publisher.source.frame({ kind: 'video', dts: 0, pts: 0, keyframe: true, data: Buffer.alloc(8) });
+  const c = await RtspTestClient.open(port);
+  try {
+    const started = Date.now();
+    c.send(request('DESCRIBE', url('live/vp9only'), 1));
+    const a = await c.answer(1);
+    assert.equal(a.status, 415);
+    assert.match(a.reason, /video\/vp9 cannot be carried over RTSP/);
+    assert.ok(Date.now() - started < 2000, 'not after the tracks wait');
+    await c.until(() => c.closed, 'the refused player is closed');
+  } finally {
+    c.close();
+    publisher.release();
+  }
+});
