@@ -134,6 +134,15 @@ test('rtsp conn: GStreamer’s H.264 + MP4A-LATM publish over UDP RECORD reaches
     assert.equal(stream.bus.tracks?.video?.codec, 'h264');
     assert.equal(stream.bus.tracks?.audio?.codec, 'aac');
     assert.equal(stream.bus.tracks?.audio?.sampleRate, 44100);
+    // Receiver reports come to the publisher's RTCP port from the server's (every 5 s).
+    const [rr, rinfo] = (await once(videoPorts.rtcp, 'message', { signal: AbortSignal.timeout(10_000) })) as [
+      Buffer,
+      { port: number },
+    ];
+    assert.equal(rinfo.port, videoServer[1]);
+    assert.equal(rr[1], 201, 'a receiver report');
+    const rtpSsrc = packets.find((p) => p.channel === 2)?.payload.readUInt32BE(8);
+    assert.equal(rr.readUInt32BE(8), rtpSsrc, 'about the publisher’s video SSRC');
     c.send(request('TEARDOWN', base, 5, [`Session: ${session}`]));
     await c.until(() => c.closed, 'TEARDOWN closes the connection');
     assert.equal(stream.hasPublisher, false);
