@@ -146,13 +146,19 @@ test('rtsp conn: GStreamer’s H.264 + MP4A-LATM publish over UDP RECORD reaches
     c.send(request('TEARDOWN', base, 5, [`Session: ${session}`]));
     await c.until(() => c.closed, 'TEARDOWN closes the connection');
     assert.equal(stream.hasPublisher, false);
-    // The server ports are freed on teardown: nothing listens there any more.
-    const probe = createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      probe.once('error', reject);
-      probe.bind(videoServer[0], '127.0.0.1', () => resolve());
-    });
-    probe.close();
+    // The server ports are freed on teardown (which runs when the server sees its socket
+    // close, a moment after the client does): the port can be bound again.
+    let freed = false;
+    for (let i = 0; i < 50 && !freed; i++) {
+      const probe = createSocket('udp4');
+      freed = await new Promise<boolean>((resolve) => {
+        probe.once('error', () => resolve(false));
+        probe.bind(videoServer[0], '127.0.0.1', () => resolve(true));
+      });
+      probe.close();
+      if (!freed) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(freed, 'the server rtp port is free after TEARDOWN');
   } finally {
     c.close();
     for (const s of [audioPorts.rtp, audioPorts.rtcp, videoPorts.rtp, videoPorts.rtcp, stranger]) s.close();
