@@ -8,15 +8,21 @@
  * Every video keyframe item also carries an RTCP sender report per track (RFC 3550 §6.4.1),
  * derived from the same 90 kHz clock for both tracks, so players align audio with video.
  * The egress listens to the bus only while it has viewers, like the MPEG-TS egress.
+ * Codecs: H.264 (RFC 6184), H.265 (RFC 7798), AAC (RFC 3640) and Opus (RFC 7587); a track of
+ * any other codec is left out (codecs.ts), and then audio frames are the start points.
  */
 import { randomInt } from 'node:crypto';
 import type { MediaBus } from '../../src/media/bus.js';
 import { Egress } from '../../src/media/egress.js';
 import type { FanOutOptions } from '../../src/media/fanout.js';
 import { NalType, nalType, parseAvcC, splitAvcc } from '../../src/media/h264.js';
+import { HevcNalType, hevcNalType, parseHvcC } from '../../src/media/h265.js';
 import { CLOCK_RATE, type Frame, type Tracks } from '../../src/media/types.js';
 import { AacPacketizer } from './wire/aac-rtp.js';
-import { H264Packetizer } from './wire/h264-rtp.js';
+import { H264Packetizer, type PacketizerOptions } from './wire/h264-rtp.js';
+import { H265Packetizer } from './wire/h265-rtp.js';
+import { OPUS_RTP_CLOCK, OpusPacketizer } from './wire/opus-rtp.js';
+import { rtspCarriesAudio, rtspCarriesVideo } from './codecs.js';
 import { writeSenderReport } from './wire/rtp.js';
 import { AUDIO_PAYLOAD_TYPE, VIDEO_PAYLOAD_TYPE } from './wire/sdp.js';
 
@@ -40,7 +46,19 @@ export interface RtpItem {
 /** Seconds between the NTP epoch (1900) and the Unix epoch (1970), RFC 5905 §6. */
 const NTP_UNIX_OFFSET = 2_208_988_800;
 
-interface TrackState<P extends H264Packetizer | AacPacketizer> {
+interface VideoPacketizer {
+  sequence: number;
+  packetize(nals: readonly Buffer[], timestamp: number): Buffer[];
+}
+
+interface AudioPacketizer {
+  sequence: number;
+  packetize(frame: Buffer, timestamp: number): Buffer[];
+}
+
+interface TrackState<P extends VideoPacketizer | AudioPacketizer> {
+  /** The codec the packetizer is for; another codec gets a new packetizer. */
+  readonly codec: string;
   readonly packetizer: P;
   readonly ssrc: number;
   readonly rate: number;
@@ -52,8 +70,8 @@ interface TrackState<P extends H264Packetizer | AacPacketizer> {
 
 export class RtspEgress extends Egress<RtpItem> {
   private current: Tracks | undefined;
-  private video: TrackState<H264Packetizer> | undefined;
-  private audio: TrackState<AacPacketizer> | undefined;
+  private video: TrackState<VideoPacketizer> | undefined;
+  private audio: TrackState<AudioPacketizer> | undefined;
   private parameterSets: Buffer[] = [];
   /** NTP seconds at pts 0, fixed on the first frame from the wall clock. */
   private ntpBase: number | undefined;
@@ -78,16 +96,46 @@ export class RtspEgress extends Egress<RtpItem> {
 
   protected onTracks(tracks: Tracks): void {
     this.current = tracks;
-    const cfg = tracks.video?.codec === 'h264' ? parseAvcC(tracks.video.config) : undefined;
-    this.parameterSets = cfg ? [...cfg.sps, ...cfg.pps] : [];
-    // Packetizers survive a track change so that sequence numbers run on for current viewers.
-    if (tracks.video?.codec === 'h264' && !this.video) {
-      const ssrc = randomInt(0, 2 ** 32 - 1);
-      this.video = newState(new H264Packetizer(opts(VIDEO_PAYLOAD_TYPE, ssrc)), ssrc, CLOCK_RATE);
+    const v = tracks.video;
+    if (v?.codec === 'h264') {
+      const cfg = parseAvcC(v.config);
+      this.parameterSets = cfg ? [...cfg.sps, ...cfg.pps] : [];
+    } else if (v?.codec === 'h265') {
+      const cfg = parseHvcC(v.config);
+      this.parameterSets = cfg ? [...cfg.vps, ...cfg.sps, ...cfg.pps] : [];
+    } else {
+      this.parameterSets = [];
     }
-    if (tracks.audio?.codec === 'aac' && (!this.audio || this.audio.rate !== tracks.audio.sampleRate)) {
-      const ssrc = randomInt(0, 2 ** 32 - 1);
-      this.audio = newState(new AacPacketizer(opts(AUDIO_PAYLOAD_TYPE, ssrc)), ssrc, tracks.audio.sampleRate);
+    // Packetizers survive a track change of the same codec so that sequence numbers run on
+    // for current viewers; another codec needs another payload format.
+    if (v && (v.codec === 'h264' || v.codec === 'h265') && this.video?.codec !== v.codec) {
+      const o = opts(VIDEO_PAYLOAD_TYPE, this.video);
+      this.video = newState(
+        v.codec,
+        v.codec === 'h264' ? new H264Packetizer(o) : new H265Packetizer(o),
+        o,
+        CLOCK_RATE,
+      );
+    } else if (!v || !rtspCarriesVideo(v.codec)) {
+      this.video = undefined;
+    }
+    const a = tracks.audio;
+    const rate = a?.codec === 'opus' ? OPUS_RTP_CLOCK : a?.sampleRate;
+    if (
+      a &&
+      rate &&
+      (a.codec === 'aac' || a.codec === 'opus') &&
+      (this.audio?.codec !== a.codec || this.audio.rate !== rate)
+    ) {
+      const o = opts(AUDIO_PAYLOAD_TYPE, this.audio);
+      this.audio = newState(
+        a.codec,
+        a.codec === 'aac' ? new AacPacketizer(o) : new OpusPacketizer(o),
+        o,
+        rate,
+      );
+    } else if (!a || !rtspCarriesAudio(a.codec)) {
+      this.audio = undefined;
     }
     // Cached packets belong to the previous source; new viewers start after the change.
     this.fanout.reset();
@@ -98,13 +146,14 @@ export class RtspEgress extends Egress<RtpItem> {
     if (!tracks) return;
     if (frame.kind === 'video') {
       const s = this.video;
-      if (!s || tracks.video?.codec !== 'h264') return;
+      if (!s || tracks.video?.codec !== s.codec) return;
+      const hevc = s.codec === 'h265';
       let nals = splitAvcc(frame.data);
-      // A viewer may join at any keyframe and an RTMP publisher sends SPS/PPS only once, so
-      // every keyframe carries them in-band; a changed SPS then also reaches current viewers.
-      if (frame.keyframe && !nals.some((n) => nalType(n) === NalType.SPS)) {
-        nals = [...this.parameterSets, ...nals];
-      }
+      // A viewer may join at any keyframe and an RTMP publisher sends parameter sets only once,
+      // so every keyframe carries them in-band; a changed SPS then also reaches current viewers.
+      const isSps = (n: Buffer): boolean =>
+        hevc ? hevcNalType(n) === HevcNalType.SPS : nalType(n) === NalType.SPS;
+      if (frame.keyframe && !nals.some(isSps)) nals = [...this.parameterSets, ...nals];
       const rtpTime = this.rtpTimeOf(s, frame.pts);
       const sequence = s.packetizer.sequence;
       const packets = s.packetizer.packetize(nals, rtpTime);
@@ -120,12 +169,14 @@ export class RtspEgress extends Egress<RtpItem> {
       });
     } else {
       const s = this.audio;
-      if (!s || tracks.audio?.codec !== 'aac') return;
+      if (!s || tracks.audio?.codec !== s.codec) return;
       const rtpTime = this.rtpTimeOf(s, frame.pts);
       const sequence = s.packetizer.sequence;
       const packets = s.packetizer.packetize(frame.data, rtpTime);
       this.count(s, packets);
-      const start = tracks.video === undefined;
+      // Without a video track this egress sends (none, or one RTSP cannot carry), every audio
+      // frame is a place to start; with one, viewers start at its keyframes.
+      const start = this.video === undefined;
       this.fanout.publish({
         track: 'audio',
         packets,
@@ -138,11 +189,11 @@ export class RtspEgress extends Egress<RtpItem> {
     }
   }
 
-  private rtpTimeOf(s: TrackState<H264Packetizer | AacPacketizer>, pts: number): number {
+  private rtpTimeOf(s: TrackState<VideoPacketizer | AudioPacketizer>, pts: number): number {
     return (Math.round((pts * s.rate) / CLOCK_RATE) + s.offset) >>> 0;
   }
 
-  private count(s: TrackState<H264Packetizer | AacPacketizer>, packets: readonly Buffer[]): void {
+  private count(s: TrackState<VideoPacketizer | AudioPacketizer>, packets: readonly Buffer[]): void {
     s.packets += packets.length;
     for (const p of packets) s.octets += p.length - 12;
   }
@@ -151,7 +202,7 @@ export class RtspEgress extends Egress<RtpItem> {
   private reports(pts: number): { video?: Buffer; audio?: Buffer } {
     this.ntpBase ??= this.now() / 1000 + NTP_UNIX_OFFSET - pts / CLOCK_RATE;
     const ntpSeconds = this.ntpBase + pts / CLOCK_RATE;
-    const sr = (s: TrackState<H264Packetizer | AacPacketizer> | undefined): Buffer | undefined =>
+    const sr = (s: TrackState<VideoPacketizer | AudioPacketizer> | undefined): Buffer | undefined =>
       s &&
       writeSenderReport({
         ssrc: s.ssrc,
@@ -166,17 +217,23 @@ export class RtspEgress extends Egress<RtpItem> {
   }
 }
 
+/** Packetizer options; a replaced packetizer keeps the SSRC and numbering of the one before it. */
 function opts(
   payloadType: number,
-  ssrc: number,
-): { payloadType: number; ssrc: number; initialSequence: number } {
-  return { payloadType, ssrc, initialSequence: randomInt(0, 0x10000) };
+  before: TrackState<VideoPacketizer | AudioPacketizer> | undefined,
+): PacketizerOptions {
+  return {
+    payloadType,
+    ssrc: before?.ssrc ?? randomInt(0, 2 ** 32 - 1),
+    initialSequence: before?.packetizer.sequence ?? randomInt(0, 0x10000),
+  };
 }
 
-function newState<P extends H264Packetizer | AacPacketizer>(
+function newState<P extends VideoPacketizer | AudioPacketizer>(
+  codec: string,
   packetizer: P,
-  ssrc: number,
+  o: PacketizerOptions,
   rate: number,
 ): TrackState<P> {
-  return { packetizer, ssrc, rate, offset: randomInt(0, 2 ** 32 - 1), packets: 0, octets: 0 };
+  return { codec, packetizer, ssrc: o.ssrc, rate, offset: randomInt(0, 2 ** 32 - 1), packets: 0, octets: 0 };
 }

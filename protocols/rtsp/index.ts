@@ -2,7 +2,9 @@
  * The RTSP adapter: a TCP listener handing each client to an RtspConn, and one UDP socket
  * pair (even RTP port, RTCP on the next) from which every UDP viewer is sent its packets.
  * One pair for all viewers is the smallest pool there is: packets are built once per stream
- * and sent to each viewer's address, so per-session sockets would buy nothing.
+ * and sent to each viewer's address, so per-session sockets would buy nothing. Publishers
+ * that RECORD over UDP get a pair per track instead (udp-record.ts): the server tells which
+ * track a datagram belongs to by the port it arrives on.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { isIPv4, isIPv6 } from 'node:net';
@@ -10,11 +12,21 @@ import type { ProtocolAdapter } from '../../src/adapter.js';
 import type { Listen } from '../../src/config/types.js';
 import { TcpListener } from '../../src/tcp-listener.js';
 import { RtspConn, type RtspDeps, type UdpSender } from './rtsp-conn.js';
+import { RecordPortPool, type PortRange } from './udp-record.js';
 
 /** Attempts at binding an even/odd port pair before giving up on UDP (another process may take p+1). */
 const UDP_PAIR_ATTEMPTS = 10;
 
-export function createRtspAdapter(listen: Listen, deps: Omit<RtspDeps, 'udp'>): ProtocolAdapter {
+export interface RtspAdapterOptions {
+  /** Ports for publishers recording over UDP; the system's ephemeral ports when absent. */
+  readonly recordPorts?: PortRange;
+}
+
+export function createRtspAdapter(
+  listen: Listen,
+  deps: Omit<RtspDeps, 'udp' | 'recordPorts'>,
+  options: RtspAdapterOptions = {},
+): ProtocolAdapter {
   let listener: TcpListener | undefined;
   let udp: { sender: UdpSender; close(): void } | undefined;
   return {
@@ -26,7 +38,8 @@ export function createRtspAdapter(listen: Listen, deps: Omit<RtspDeps, 'udp'>): 
         // UDP is optional: players fall back to TCP interleaved on 461 (ffmpeg does).
         deps.log.warn({ err: (err as Error).message }, 'rtsp: no udp port pair; offering tcp only');
       }
-      const connDeps: RtspDeps = { ...deps, ...(udp ? { udp: udp.sender } : {}) };
+      const recordPorts = new RecordPortPool(listen.host, options.recordPorts);
+      const connDeps: RtspDeps = { ...deps, recordPorts, ...(udp ? { udp: udp.sender } : {}) };
       listener = new TcpListener(listen, (socket) => new RtspConn(socket, connDeps), {
         proto: 'rtsp',
         log: deps.log,

@@ -5,15 +5,16 @@
  * connection does the writing.
  */
 import type { Tracks } from '../../src/media/types.js';
+import { rtspCarriesAudio, rtspCarriesVideo, rtspTracks } from './codecs.js';
 import type { MediaKind, RtpItem } from './egress.js';
 import { formatRtpInfo, type RtpInfoEntry } from './wire/headers.js';
 import type { HeaderList } from './wire/message.js';
 import { AUDIO_TRACK_ID, VIDEO_TRACK_ID, writeSdp } from './wire/sdp.js';
 import { parseTransport, pickPlayTransport, type TransportSpec, type UdpPorts } from './wire/transport.js';
 
-/** A stream can be played over RTSP once it has an H.264 or AAC track. */
+/** A stream can be played over RTSP once it has a track of a codec RTSP carries (codecs.ts). */
 export function playable(tracks: Tracks | undefined): tracks is Tracks {
-  return tracks?.video?.codec === 'h264' || tracks?.audio?.codec === 'aac';
+  return rtspCarriesVideo(tracks?.video?.codec) || rtspCarriesAudio(tracks?.audio?.codec);
 }
 
 /** Where one packet goes: an interleaved channel of the RTSP connection, or a UDP port of the client. */
@@ -64,7 +65,7 @@ export class PlayState {
         // so that SETUP and PLAY URLs keep the token.
         ['Content-Base', `${base}/`],
       ],
-      sdp: writeSdp(this.tracks, { origin }),
+      sdp: writeSdp(rtspTracks(this.tracks), { origin }),
     };
   }
 
@@ -159,13 +160,13 @@ export class PlayState {
     const t = this.tracks;
     if (control !== undefined) {
       const id = Number(/=(\d+)$/.exec(control)?.[1]);
-      if (id === VIDEO_TRACK_ID && t.video?.codec === 'h264') return 'video';
-      if (id === AUDIO_TRACK_ID && t.audio?.codec === 'aac') return 'audio';
+      if (id === VIDEO_TRACK_ID && rtspCarriesVideo(t.video?.codec)) return 'video';
+      if (id === AUDIO_TRACK_ID && rtspCarriesAudio(t.audio?.codec)) return 'audio';
       return undefined;
     }
     // A SETUP of the aggregate URL: the first track not yet set up.
-    if (t.video?.codec === 'h264' && !this.setUp.has('video')) return 'video';
-    if (t.audio?.codec === 'aac' && !this.setUp.has('audio')) return 'audio';
+    if (rtspCarriesVideo(t.video?.codec) && !this.setUp.has('video')) return 'video';
+    if (rtspCarriesAudio(t.audio?.codec) && !this.setUp.has('audio')) return 'audio';
     return undefined;
   }
 }

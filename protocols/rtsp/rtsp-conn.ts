@@ -10,11 +10,12 @@
  * request-queue.ts, wire/). Here requests are dispatched, answers and packets written, and
  * the stream, its publisher slot and its egress are reached.
  */
-import { codecRefusal } from '../../src/media/codec-support.js';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
+import type { RemoteInfo } from 'node:dgram';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { ClientConn } from '../../src/client-conn.js';
+import { codecRefusal } from '../../src/media/codec-support.js';
 import type { Config } from '../../src/config/types.js';
 import { limitMs } from '../../src/core/limits.js';
 import type { SessionKind } from '../../src/core/proto.js';
@@ -36,7 +37,7 @@ import {
 import { rtspTarget, type RtspTarget } from './credentials.js';
 import { RtspEgress } from './egress.js';
 import { playable, PlayState, type Delivery, type Route } from './play.js';
-import { RecordState } from './record.js';
+import { RecordState, type Received } from './record.js';
 import { RequestQueue } from './request-queue.js';
 import { waitForTracks } from './tracks-wait.js';
 import { RtspLimitError, RtspProtocolError } from './wire/errors.js';
@@ -48,8 +49,10 @@ import {
   type RtspItem,
   type RtspRequest,
 } from './wire/message.js';
-import { announcedTracks, parseSdp } from './wire/sdp.js';
-import { formatTransport, type TransportSpec } from './wire/transport.js';
+import { ANNOUNCE_CODECS, announcedTracks, parseSdp } from './wire/sdp.js';
+import { formatTransport, offersUdp, parseTransport, type TransportSpec } from './wire/transport.js';
+import type { RecordPair, RecordPortPool } from './udp-record.js';
+import type { TrackKind } from './to-stream.js';
 
 /** The shared UDP socket pair that sends RTP/RTCP to UDP viewers; absent when UDP is not offered. */
 export interface UdpSender {
@@ -71,10 +74,16 @@ export interface RtspDeps {
   /** The running config; its limits are read when a client is accepted. */
   config: () => Config;
   udp?: UdpSender;
+  /** Server port pairs for publishers that RECORD over UDP; absent: record over TCP only (461 to UDP offers). */
+  recordPorts?: RecordPortPool;
 }
 
 /** A publisher that sends nothing for this long is gone (its encoder crashed or the network died). */
 const PUBLISH_IDLE_MS = 30_000;
+/** RTCP receiver reports to a UDP publisher: RFC 3550 §6.2's minimum interval for a two-party session. */
+const RECEIVER_REPORT_MS = 5_000;
+/** Datagrams from an address other than the publisher's that are logged; the rest are only dropped. */
+const LOGGED_FOREIGN_PACKETS = 3;
 /** How long DESCRIBE waits for a just-started stream to know its tracks before answering 404. */
 const TRACKS_WAIT_MS = 5_000;
 /**
@@ -100,6 +109,11 @@ export class RtspConn extends ClientConn {
   private play: PlayState | undefined;
   private record: RecordState | undefined;
   private publisher: Publisher | undefined;
+  /** Server UDP port pairs of tracks recorded over UDP. */
+  private readonly udpTracks = new Map<TrackKind, RecordPair>();
+  /** When the last media datagram of a UDP publisher came (the control connection may be silent). */
+  private lastUdpAt = 0;
+  private foreignPackets = 0;
 
   constructor(
     socket: Socket,
@@ -197,8 +211,7 @@ export class RtspConn extends ClientConn {
         return this.onDescribe(req);
       case 'SETUP':
         if (this.mode !== 'publish') return this.onSetupPlay(req);
-        this.onSetupRecord(req);
-        return undefined;
+        return this.onSetupRecord(req);
       case 'PLAY':
         return this.onPlay(req);
       case 'ANNOUNCE':
@@ -259,15 +272,26 @@ export class RtspConn extends ClientConn {
     }
     const stream = await this.openSession('play', req, target);
     if (!stream) return undefined;
-    const unplayable = codecRefusal('rtsp', stream.bus.tracks);
-    if (unplayable) return void (this.log.info({ stream: target.name }, unplayable), this.refuse(req, 415));
-    const wait = waitForTracks(stream.bus, playable, TRACKS_WAIT_MS);
+    // Any track ends the wait: a stream whose codecs RTSP cannot carry is refused by name at
+    // once instead of after the wait.
+    const wait = waitForTracks(
+      stream.bus,
+      (t) => t.video !== undefined || t.audio !== undefined,
+      TRACKS_WAIT_MS,
+    );
     this.onTeardown(wait.cancel);
     const tracks = await wait.tracks;
     if (this.closed) return undefined;
     if (!tracks) {
-      this.log.info({ stream: target.name }, 'stream has no h264/aac tracks; refusing play');
+      this.log.info({ stream: target.name }, 'stream has no tracks yet; refusing play');
       this.refuse(req, 404);
+      return undefined;
+    }
+    // A track RTSP cannot carry refuses the play by name rather than leaving it out silently.
+    const why = codecRefusal('rtsp', tracks) ?? (playable(tracks) ? undefined : 'no track RTSP can carry');
+    if (why !== undefined) {
+      this.log.info({ stream: target.name, why }, "rtsp cannot carry the stream's codecs; refusing play");
+      this.refuse(req, 415, [], why);
       return undefined;
     }
     this.stream = stream;
@@ -376,6 +400,24 @@ export class RtspConn extends ClientConn {
       return;
     }
     const announced = announcedTracks(parseSdp(req.body.toString('utf8')));
+    if (announced.unsupported.length > 0) {
+      // Publishing the tracks we can carry and dropping the rest would look like success to
+      // the publisher while its viewers miss a track: refuse, naming what cannot be carried.
+      const what = announced.unsupported.join(', ');
+      this.log.info(
+        { stream: target.name, unsupported: what },
+        'ANNOUNCE has media this server cannot carry',
+      );
+      this.answer(
+        req,
+        415,
+        [['Content-Type', 'text/plain']],
+        `cannot carry ${what}; supported: ${ANNOUNCE_CODECS}\r\n`,
+        `cannot carry ${what}`,
+      );
+      this.finish('refused');
+      return;
+    }
     const stream = await this.openSession('publish', req, target);
     if (!stream) return;
     const publisher = stream.claimPublisher();
@@ -389,21 +431,49 @@ export class RtspConn extends ClientConn {
     }
     this.onTeardown(() => publisher.release());
     if (announced.ignored.length > 0) {
-      this.log.info({ ignored: announced.ignored }, 'ignoring unsupported media in ANNOUNCE');
+      this.log.info({ ignored: announced.ignored }, 'ignoring non-audio/video media in ANNOUNCE');
     }
     this.publisher = publisher;
     this.record = new RecordState(announced);
     this.answer(req, 200);
   }
 
-  private onSetupRecord(req: RtspRequest): void {
+  private async onSetupRecord(req: RtspRequest): Promise<void> {
     const record = this.record;
     if (!record) {
       this.answer(req, 455);
       return;
     }
     const transport = req.headers.get('transport') ?? '';
-    this.answerSetup(req, record.setup(req.uri, transport), transport);
+    const kind = record.trackFor(req.uri);
+    let pair: RecordPair | undefined;
+    const pool = this.deps.recordPorts;
+    if (kind && !record.started && pool && offersUdp(parseTransport(transport))) {
+      pair = await pool.allocate();
+      if (this.closed) {
+        pair?.close();
+        return;
+      }
+      if (!pair) this.log.warn({ inUse: pool.inUse }, 'no udp port pair free for an rtsp publisher');
+    }
+    let a: ReturnType<RecordState['setup']>;
+    try {
+      a = record.setup(req.uri, transport, pair);
+    } catch (err) {
+      pair?.close();
+      throw err;
+    }
+    if (pair && a.status === 200 && a.transport.lower === 'udp') {
+      const track = a.kind;
+      this.udpTracks.get(track)?.close();
+      this.udpTracks.set(track, pair);
+      const p = pair;
+      p.onPacket((rtcp, msg, from) => this.guard(() => this.onUdp(track, rtcp, msg, from)));
+      this.onTeardown(() => p.close());
+    } else {
+      pair?.close();
+    }
+    this.answerSetup(req, a, transport);
   }
 
   private onRecord(req: RtspRequest): void {
@@ -411,9 +481,62 @@ export class RtspConn extends ClientConn {
       this.answer(req, 455);
       return;
     }
-    this.socket.setTimeout(PUBLISH_IDLE_MS);
+    if (this.udpTracks.size > 0) {
+      // Media comes on the UDP ports and the control connection may stay silent for the whole
+      // publish: the publisher is gone when its datagrams stop, not when the TCP socket is quiet.
+      this.socket.setTimeout(0);
+      this.lastUdpAt = Date.now();
+      this.reportToUdpPublisher();
+    } else {
+      this.socket.setTimeout(PUBLISH_IDLE_MS);
+    }
     this.answer(req, 200);
-    this.log.info({ stream: this.target?.name, session: this.session?.id }, 'publishing');
+    this.log.info(
+      { stream: this.target?.name, session: this.session?.id, udp: this.udpTracks.size > 0 },
+      'publishing',
+    );
+  }
+
+  /** Every RECEIVER_REPORT_MS: receiver reports to a UDP publisher, and the idle check its silence needs. */
+  private reportToUdpPublisher(): void {
+    const ssrc = randomInt(0, 2 ** 32 - 1);
+    const cname = `streamgate@${normalizeIp(this.socket.localAddress ?? '127.0.0.1')}`;
+    const tick = (): void => {
+      const record = this.record;
+      if (this.closed || !record) return;
+      if (Date.now() - this.lastUdpAt > PUBLISH_IDLE_MS) {
+        this.log.info(
+          { stream: this.target?.name },
+          `no media from the udp publisher for ${PUBLISH_IDLE_MS / 1000} s`,
+        );
+        this.close('timeout');
+        return;
+      }
+      for (const r of record.receiverReports(ssrc, cname, Date.now() / 1000)) {
+        const port = r.transport.clientPort?.[1];
+        const pair = this.udpTracks.get(r.kind);
+        if (pair && port !== undefined) pair.sendRtcp(r.packet, this.ip, port);
+      }
+      this.after(RECEIVER_REPORT_MS, tick);
+    };
+    this.after(RECEIVER_REPORT_MS, tick);
+  }
+
+  /** A datagram on a recorded track's server ports: only the publisher's address may feed the stream. */
+  private onUdp(kind: TrackKind, rtcp: boolean, msg: Buffer, from: RemoteInfo): void {
+    if (this.closed || !this.record) return;
+    if (normalizeIp(from.address) !== this.ip) {
+      if (++this.foreignPackets <= LOGGED_FOREIGN_PACKETS) {
+        this.log.info(
+          { from: from.address, port: from.port },
+          'dropping udp packet from an address other than the publisher',
+        );
+      }
+      return;
+    }
+    const r = this.record.receiveUdp(kind, rtcp, msg, Date.now() / 1000);
+    if (r.kind !== 'ignored') this.lastUdpAt = Date.now();
+    this.received(r);
   }
 
   private onInterleaved(channel: number, payload: Buffer): void {
@@ -423,10 +546,14 @@ export class RtspConn extends ClientConn {
       this.close('protocol_error');
       return;
     }
+    if (!this.record) return;
+    this.received(this.record.receive(channel, payload, Date.now() / 1000));
+  }
+
+  /** What a publisher's packet gave, to the stream. */
+  private received(r: Received): void {
     const publisher = this.publisher;
-    if (!this.record || !publisher) return;
-    const r = this.record.receive(channel, payload);
-    if (r.kind === 'ignored') return;
+    if (!publisher || r.kind === 'ignored') return;
     this.session?.addBytes(r.bytes);
     if (r.kind === 'malformed') {
       if (r.log) this.log.info({ err: r.error }, 'dropping malformed rtp packet');
@@ -481,13 +608,23 @@ export class RtspConn extends ClientConn {
     }
   }
 
-  /** Answers with an error and closes the connection after the answer is flushed. */
-  private refuse(req: RtspRequest, status: number, headers: HeaderList = []): void {
-    this.answer(req, status, headers);
+  /**
+   * Answers with an error and closes the connection after the answer is flushed. `detail`
+   * names the cause in the status line and, as text, in the body.
+   */
+  private refuse(req: RtspRequest, status: number, headers: HeaderList = [], detail?: string): void {
+    if (detail === undefined) this.answer(req, status, headers);
+    else this.answer(req, status, [...headers, ['Content-Type', 'text/plain']], `${detail}\r\n`, detail);
     this.finish('refused');
   }
 
-  private answer(req: RtspRequest, status: number, headers: HeaderList = [], body?: string): void {
-    this.write(writeResponse(status, answerHeaders(req, status, this.sessionId, headers), body));
+  private answer(
+    req: RtspRequest,
+    status: number,
+    headers: HeaderList = [],
+    body?: string,
+    detail?: string,
+  ): void {
+    this.write(writeResponse(status, answerHeaders(req, status, this.sessionId, headers), body, detail));
   }
 }

@@ -14,6 +14,7 @@ import { flvTargets } from './flv.fuzz.js';
 import { mpegtsTargets } from './mpegts.fuzz.js';
 import { rtmpTargets } from './rtmp.fuzz.js';
 import { rtpTargets } from './rtp.fuzz.js';
+import { rtpCodecTargets } from './rtp-codecs.fuzz.js';
 import { rtspTargets } from './rtsp.fuzz.js';
 import { tokenTargets } from './tokens.fuzz.js';
 import type { FuzzTarget } from './support.js';
@@ -25,6 +26,7 @@ export const targets: readonly FuzzTarget[] = [
   ...amf0Targets,
   ...rtspTargets,
   ...rtpTargets,
+  ...rtpCodecTargets,
   ...mpegtsTargets,
   ...flvTargets,
   ...codecTargets,

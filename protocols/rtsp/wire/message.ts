@@ -272,9 +272,24 @@ export function reasonPhrase(status: number): string {
 /** Header fields to write, in order; undefined values are left out. */
 export type HeaderList = ReadonlyArray<readonly [name: string, value: string | number | undefined]>;
 
-/** Serialises a response (RFC 2326 §7); Content-Length is added when there is a body. */
-export function writeResponse(status: number, headers: HeaderList, body?: Buffer | string): Buffer {
-  return writeMessage(`RTSP/1.0 ${status} ${reasonPhrase(status)}`, headers, body);
+/**
+ * Serialises a response (RFC 2326 §7); Content-Length is added when there is a body.
+ * `detail` is added to the reason phrase in parentheses: ffmpeg and GStreamer print the
+ * status line of a failed request, so a refusal that names its cause there
+ * (`415 Unsupported Media Type (cannot carry video/VP8)`) is read by the person who sent it.
+ */
+export function writeResponse(
+  status: number,
+  headers: HeaderList,
+  body?: Buffer | string,
+  detail?: string,
+): Buffer {
+  // The status line ends at a line break; a detail that contains one is a bug, not input.
+  if (detail !== undefined && /[\r\n]/.test(detail)) {
+    throw new TypeError('reason detail contains a line break');
+  }
+  const reason = detail ? `${reasonPhrase(status)} (${detail})` : reasonPhrase(status);
+  return writeMessage(`RTSP/1.0 ${status} ${reason}`, headers, body);
 }
 
 /** Serialises a request (RFC 2326 §6); used by tests and any future pull client. */

@@ -1,13 +1,17 @@
 /**
  * SDP (RFC 4566) for RTSP: the writer behind DESCRIBE answers and the reader for the SDP a
- * publisher sends in ANNOUNCE. Two codecs only, the ones our media model carries: H.264
- * (RFC 6184 §8.1: packetization-mode, sprop-parameter-sets, profile-level-id) and AAC as
- * MPEG4-GENERIC in AAC-hbr mode (RFC 3640 §3.3.6).
+ * publisher sends in ANNOUNCE. The codecs our media model carries: H.264 (RFC 6184 §8.1:
+ * packetization-mode, sprop-parameter-sets, profile-level-id), H.265 (RFC 7798 §7.1:
+ * sprop-vps/sps/pps), AAC as MPEG4-GENERIC in AAC-hbr mode (RFC 3640 §3.3.6; ingest also
+ * takes MP4A-LATM, RFC 6416 §7.1) and Opus (RFC 7587 §7).
  */
 import { parseAudioSpecificConfig } from '../../../src/media/aac.js';
 import { buildAvcC, nalType, NalType, parseAvcC } from '../../../src/media/h264.js';
+import { buildHvcC, HevcNalType, hevcNalType, parseHvcC } from '../../../src/media/h265.js';
 import type { AudioTrack, Tracks, VideoTrack } from '../../../src/media/types.js';
 import { RtspProtocolError } from './errors.js';
+import { parseStreamMuxConfig, type LatmConfig } from './latm-rtp.js';
+import { OPUS_RTP_CLOCK } from './opus-rtp.js';
 
 /** Dynamic payload types (RFC 3551 §6) and control names the DESCRIBE answer uses; fixed so URLs stay stable. */
 export const VIDEO_PAYLOAD_TYPE = 96;
@@ -42,8 +46,10 @@ export function writeSdp(tracks: Tracks, options: SdpWriteOptions = {}): string 
   ];
   const video = tracks.video;
   if (video?.codec === 'h264') lines.push(...h264Media(video));
+  else if (video?.codec === 'h265') lines.push(...h265Media(video));
   const audio = tracks.audio;
   if (audio?.codec === 'aac') lines.push(...aacMedia(audio));
+  else if (audio?.codec === 'opus') lines.push(...opusMedia(audio));
   return lines.join('\r\n') + '\r\n';
 }
 
@@ -63,6 +69,33 @@ function h264Media(video: VideoTrack): string[] {
     `a=rtpmap:${VIDEO_PAYLOAD_TYPE} H264/90000`,
     `a=fmtp:${VIDEO_PAYLOAD_TYPE} ${fmtp.join(';')}`,
     `a=control:trackID=${VIDEO_TRACK_ID}`,
+  ];
+}
+
+function h265Media(video: VideoTrack): string[] {
+  const cfg = parseHvcC(video.config);
+  const sets = (nals: readonly Buffer[]): string => nals.map((n) => n.toString('base64')).join(',');
+  // RFC 7798 §7.1: without DONL (sprop-max-don-diff 0, the default) and with the parameter
+  // sets out of band as well as in band on every keyframe.
+  const fmtp =
+    cfg && cfg.vps.length > 0 && cfg.sps.length > 0 && cfg.pps.length > 0
+      ? [`sprop-vps=${sets(cfg.vps)}`, `sprop-sps=${sets(cfg.sps)}`, `sprop-pps=${sets(cfg.pps)}`]
+      : [];
+  return [
+    `m=video 0 RTP/AVP ${VIDEO_PAYLOAD_TYPE}`,
+    `a=rtpmap:${VIDEO_PAYLOAD_TYPE} H265/90000`,
+    ...(fmtp.length > 0 ? [`a=fmtp:${VIDEO_PAYLOAD_TYPE} ${fmtp.join(';')}`] : []),
+    `a=control:trackID=${VIDEO_TRACK_ID}`,
+  ];
+}
+
+function opusMedia(audio: AudioTrack): string[] {
+  return [
+    `m=audio 0 RTP/AVP ${AUDIO_PAYLOAD_TYPE}`,
+    // RFC 7587 §7: always 48000/2 in the rtpmap; the real channel count goes in sprop-stereo.
+    `a=rtpmap:${AUDIO_PAYLOAD_TYPE} opus/${OPUS_RTP_CLOCK}/2`,
+    `a=fmtp:${AUDIO_PAYLOAD_TYPE} sprop-stereo=${audio.channels >= 2 ? 1 : 0}`,
+    `a=control:trackID=${AUDIO_TRACK_ID}`,
   ];
 }
 
@@ -187,69 +220,179 @@ export interface RtpTrackInfo {
   readonly control: string | undefined;
 }
 
+export interface VideoRtpInfo extends RtpTrackInfo {
+  readonly codec: 'h264' | 'h265';
+}
+
 export interface AacRtpInfo extends RtpTrackInfo {
+  readonly format: 'mpeg4-generic';
   readonly sizeLength: number;
   readonly indexLength: number;
   readonly indexDeltaLength: number;
 }
 
+export interface LatmRtpInfo extends RtpTrackInfo {
+  readonly format: 'mp4a-latm';
+  readonly latm: LatmConfig;
+}
+
+export interface OpusRtpInfo extends RtpTrackInfo {
+  readonly format: 'opus';
+}
+
+export type AudioRtpInfo = AacRtpInfo | LatmRtpInfo | OpusRtpInfo;
+
 export interface AnnouncedTracks {
-  /** Tracks as far as the SDP tells; video without sprop-parameter-sets waits for in-band SPS/PPS. */
+  /** Tracks as far as the SDP tells; video without parameter sets waits for them in band. */
   readonly tracks: Tracks;
-  readonly video?: RtpTrackInfo;
-  readonly audio?: AacRtpInfo;
-  /** Media sections we cannot carry (`video/H265`, `audio/opus`, …), for the log. */
+  readonly video?: VideoRtpInfo;
+  readonly audio?: AudioRtpInfo;
+  /**
+   * Audio or video sections this server cannot carry (`video/VP8`, a second video track, an
+   * AAC config it cannot read), with the reason: the ANNOUNCE is refused naming them.
+   */
+  readonly unsupported: readonly string[];
+  /** Other media sections (`application/…`, ONVIF metadata): left out, for the log. */
   readonly ignored: readonly string[];
 }
 
+/** What an ANNOUNCE may carry, for the refusal's text. */
+export const ANNOUNCE_CODECS = 'video H264, H265; audio MPEG4-GENERIC (AAC), MP4A-LATM (AAC), OPUS';
+
 /**
- * Maps an ANNOUNCE SDP to our tracks: the first H.264 video and the first AAC audio section.
- * Throws RtspProtocolError (415) when neither is present.
+ * Maps an ANNOUNCE SDP to our tracks: one H.264 or H.265 video and one AAC (MPEG4-GENERIC or
+ * MP4A-LATM) or Opus audio section. Everything else of kind audio or video is listed in
+ * `unsupported`. Throws RtspProtocolError (415) when there is no media section at all.
  */
 export function announcedTracks(desc: SessionDescription): AnnouncedTracks {
   let tracks: Tracks = {};
-  let video: RtpTrackInfo | undefined;
-  let audio: AacRtpInfo | undefined;
+  let video: VideoRtpInfo | undefined;
+  let audio: AudioRtpInfo | undefined;
+  const unsupported: string[] = [];
   const ignored: string[] = [];
   for (const m of desc.media) {
     const enc = m.rtpmap?.encoding;
     const pt = m.rtpmap?.payloadType ?? m.payloadTypes[0];
-    if (m.kind === 'video' && enc === 'H264' && !video && pt !== undefined) {
-      video = { payloadType: pt, clockRate: m.rtpmap?.clockRate ?? 90_000, control: m.control };
-      const config = avcCFromSprop(m.fmtp.get('sprop-parameter-sets'));
-      if (config) tracks = { ...tracks, video: { kind: 'video', codec: 'h264', config } };
-    } else if (m.kind === 'audio' && enc === 'MPEG4-GENERIC' && !audio && pt !== undefined) {
+    const name = `${m.kind}/${enc ?? (pt !== undefined ? `payload type ${pt}` : 'unknown')}`;
+    if (m.kind !== 'video' && m.kind !== 'audio') {
+      ignored.push(name);
+      continue;
+    }
+    if (pt === undefined) {
+      unsupported.push(`${name} (no payload type)`);
+      continue;
+    }
+    if ((m.kind === 'video' && video) || (m.kind === 'audio' && audio)) {
+      unsupported.push(`${name} (a second ${m.kind} track)`);
+      continue;
+    }
+    const base = { payloadType: pt, control: m.control };
+    if (m.kind === 'video' && (enc === 'H264' || enc === 'H265')) {
+      const clockRate = m.rtpmap?.clockRate ?? 90_000;
+      if (enc === 'H265' && Number(m.fmtp.get('sprop-max-don-diff') ?? 0) > 0) {
+        unsupported.push(`${name} (sprop-max-don-diff > 0: decoding order numbers)`);
+        continue;
+      }
+      const codec = enc === 'H264' ? 'h264' : 'h265';
+      video = { ...base, clockRate, codec };
+      const config =
+        codec === 'h264'
+          ? avcCFromSprop(m.fmtp.get('sprop-parameter-sets'))
+          : hvcCFromSprop(m.fmtp.get('sprop-vps'), m.fmtp.get('sprop-sps'), m.fmtp.get('sprop-pps'));
+      if (config) tracks = { ...tracks, video: { kind: 'video', codec, config } };
+    } else if (m.kind === 'audio' && enc === 'MPEG4-GENERIC') {
       const asc = Buffer.from(m.fmtp.get('config') ?? '', 'hex');
       const parsed = parseAudioSpecificConfig(asc);
       const sizeLength = Number(m.fmtp.get('sizelength') ?? NaN);
       if (!parsed || !(sizeLength > 0 && sizeLength <= 16)) {
-        ignored.push('audio/MPEG4-GENERIC without a usable config or sizelength');
+        unsupported.push(`${name} (no usable config or sizelength)`);
         continue;
       }
       audio = {
-        payloadType: pt,
+        ...base,
+        format: 'mpeg4-generic',
         clockRate: m.rtpmap?.clockRate ?? parsed.sampleRate,
-        control: m.control,
         sizeLength,
         indexLength: Number(m.fmtp.get('indexlength') ?? 0) || 0,
         indexDeltaLength: Number(m.fmtp.get('indexdeltalength') ?? 0) || 0,
       };
       tracks = {
         ...tracks,
+        audio: aacTrack(asc, parsed.sampleRate, parsed.channels || (m.rtpmap?.channels ?? 1)),
+      };
+    } else if (m.kind === 'audio' && enc === 'MP4A-LATM') {
+      // RFC 6416 §7.1: cpresent=0 puts the StreamMuxConfig in `config`; cpresent=1 (the
+      // default) puts it in band, in every element, which no RTSP publisher we know sends.
+      const config = m.fmtp.get('config');
+      if (m.fmtp.get('cpresent') !== '0' || !config || !/^([0-9a-f]{2})+$/i.test(config)) {
+        unsupported.push(`${name} (only cpresent=0 with a config is supported)`);
+        continue;
+      }
+      let latm: LatmConfig;
+      try {
+        latm = parseStreamMuxConfig(Buffer.from(config, 'hex'));
+      } catch (err) {
+        if (!(err instanceof RtspProtocolError)) throw err;
+        unsupported.push(`${name} (${err.message})`);
+        continue;
+      }
+      audio = { ...base, format: 'mp4a-latm', clockRate: m.rtpmap?.clockRate ?? latm.aac.sampleRate, latm };
+      tracks = {
+        ...tracks,
+        audio: aacTrack(latm.asc, latm.aac.sampleRate, latm.aac.channels || (m.rtpmap?.channels ?? 1)),
+      };
+    } else if (m.kind === 'audio' && enc === 'OPUS') {
+      if (m.rtpmap?.clockRate !== OPUS_RTP_CLOCK) {
+        unsupported.push(`${name} (clock rate is not ${OPUS_RTP_CLOCK})`);
+        continue;
+      }
+      audio = { ...base, format: 'opus', clockRate: OPUS_RTP_CLOCK };
+      const channels = m.fmtp.get('sprop-stereo') === '1' ? 2 : 1;
+      tracks = {
+        ...tracks,
         audio: {
           kind: 'audio',
-          codec: 'aac',
-          config: asc,
-          sampleRate: parsed.sampleRate,
-          channels: parsed.channels || (m.rtpmap?.channels ?? 1),
+          codec: 'opus',
+          config: Buffer.alloc(0),
+          sampleRate: OPUS_RTP_CLOCK,
+          channels,
         },
       };
     } else {
-      ignored.push(`${m.kind}/${enc ?? 'unknown'}`);
+      unsupported.push(name);
     }
   }
-  if (!video && !audio) throw new RtspProtocolError('sdp has neither h264 video nor aac audio', 415);
-  return { tracks, ...(video ? { video } : {}), ...(audio ? { audio } : {}), ignored };
+  if (!video && !audio && unsupported.length === 0) {
+    throw new RtspProtocolError('sdp has no audio or video media section', 415);
+  }
+  return {
+    tracks,
+    ...(video ? { video } : {}),
+    ...(audio ? { audio } : {}),
+    unsupported,
+    ignored,
+  };
+}
+
+function aacTrack(config: Buffer, sampleRate: number, channels: number): AudioTrack {
+  return { kind: 'audio', codec: 'aac', config, sampleRate, channels };
+}
+
+/** sprop-vps/sps/pps (RFC 7798 §7.1: base64 NAL units, comma-separated) → hvcC, when all three are there. */
+export function hvcCFromSprop(
+  vps: string | undefined,
+  sps: string | undefined,
+  pps: string | undefined,
+): Buffer | undefined {
+  const nals = (text: string | undefined, type: number): Buffer[] =>
+    (text ?? '')
+      .split(',')
+      .map((p) => Buffer.from(p.trim(), 'base64'))
+      .filter((n) => n.length > 2 && hevcNalType(n) === type);
+  const v = nals(vps, HevcNalType.VPS);
+  const s = nals(sps, HevcNalType.SPS);
+  const p = nals(pps, HevcNalType.PPS);
+  return v.length > 0 && s.length > 0 && p.length > 0 ? buildHvcC(v, s, p) : undefined;
 }
 
 /** sprop-parameter-sets (RFC 6184 §8.1: base64 NAL units, comma-separated) → avcC, when SPS and PPS are both there. */

@@ -176,21 +176,40 @@ export function pickPlayTransport(
 }
 
 /**
- * The transport for one more recorded track: TCP interleaved only. UDP record would need
- * per-publisher receive sockets; every RTSP publisher we know (ffmpeg, GStreamer, OBS
- * plugins) can use TCP, and 461 makes ffmpeg retry with it. `setUp`: the other tracks'
- * transports, whose channels are taken.
+ * The transport for one more recorded track: the client's first unicast offer the server can
+ * take, TCP interleaved or UDP to a server port pair (`udp`: the pair allocated for this
+ * track, undefined when none could be). `setUp`: the other tracks' transports, whose
+ * channels are taken and whose lower transport this track shares.
  */
 export function pickRecordTransport(
   offers: readonly TransportSpec[],
   setUp: readonly TransportSpec[],
+  udp?: UdpPorts,
 ): TransportSpec | undefined {
+  const existing = setUp[0]?.lower;
   for (const t of offers) {
-    if (t.lower !== 'tcp' || !t.unicast) continue;
-    const interleaved = channelsFor(t, setUp);
-    if (interleaved) return { lower: 'tcp', unicast: true, interleaved, mode: 'record' };
+    if (!t.unicast || (existing !== undefined && t.lower !== existing)) continue;
+    if (t.lower === 'tcp') {
+      const interleaved = channelsFor(t, setUp);
+      if (interleaved) return { lower: 'tcp', unicast: true, interleaved, mode: 'record' };
+      continue;
+    }
+    if (udp && t.clientPort) {
+      return {
+        lower: 'udp',
+        unicast: true,
+        clientPort: t.clientPort,
+        serverPort: [udp.rtpPort, udp.rtcpPort],
+        mode: 'record',
+      };
+    }
   }
   return undefined;
+}
+
+/** Whether a Transport header offers RTP over UDP to client ports: a UDP port pair is worth allocating for it. */
+export function offersUdp(offers: readonly TransportSpec[]): boolean {
+  return offers.some((t) => t.lower === 'udp' && t.unicast && t.clientPort !== undefined);
 }
 
 /**

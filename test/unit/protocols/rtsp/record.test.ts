@@ -71,10 +71,8 @@ test('record: nothing is taken before RECORD, nor on a channel no SETUP assigned
 test('record: SETUP answers 404 for an unknown track, 461 for UDP or unusable channels, and throws 400 for a malformed header', () => {
   const record = new RecordState(announced);
   assert.equal(record.setup('rtsp://127.0.0.1:18554/live/cam1/streamid=7', TCP_RECORD).status, 404);
-  assert.equal(
-    record.setup(SETUP_VIDEO, 'RTP/AVP/UDP;unicast;client_port=5000-5001;mode=record').status,
-    461,
-  );
+  const udpOffer = 'RTP/AVP/UDP;unicast;client_port=5000-5001;mode=record';
+  assert.equal(record.setup(SETUP_VIDEO, udpOffer).status, 461, 'no server port pair: 461');
   assert.equal(record.setup(SETUP_VIDEO, 'RTP/AVP/TCP;unicast;interleaved=300-301').status, 461);
   assert.throws(
     () => record.setup(SETUP_VIDEO, 'RTP/AVP/TCP;unicast;interleaved=0-'),
@@ -85,7 +83,25 @@ test('record: SETUP answers 404 for an unknown track, 461 for UDP or unusable ch
   assert.equal(record.setup(SETUP_VIDEO, TCP_RECORD).status, 200, 'a track may be set up again');
   assert.deepEqual(record.setup(SETUP_AUDIO, 'RTP/AVP/TCP;unicast;mode=record'), {
     status: 200,
+    kind: 'audio',
     transport: { lower: 'tcp', unicast: true, interleaved: [2, 3], mode: 'record' },
+  });
+  assert.equal(
+    record.setup(SETUP_AUDIO, udpOffer, { rtpPort: 6000, rtcpPort: 6001 }).status,
+    461,
+    'every track of a publisher shares its lower transport',
+  );
+  const udp = new RecordState(announced);
+  assert.deepEqual(udp.setup(SETUP_VIDEO, udpOffer, { rtpPort: 6000, rtcpPort: 6001 }), {
+    status: 200,
+    kind: 'video',
+    transport: {
+      lower: 'udp',
+      unicast: true,
+      clientPort: [5000, 5001],
+      serverPort: [6000, 6001],
+      mode: 'record',
+    },
   });
 });
 

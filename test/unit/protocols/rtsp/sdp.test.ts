@@ -14,11 +14,12 @@ const ffmpegSdp = readFileSync(
 
 test('sdp: the ANNOUNCE ffmpeg 5.1 sends maps to H.264 + AAC tracks', () => {
   const a = announcedTracks(parseSdp(ffmpegSdp));
-  assert.deepEqual(a.video, { payloadType: 96, clockRate: 90000, control: 'streamid=0' });
+  assert.deepEqual(a.video, { payloadType: 96, clockRate: 90000, control: 'streamid=0', codec: 'h264' });
   assert.deepEqual(a.audio, {
     payloadType: 97,
     clockRate: 44100,
     control: 'streamid=1',
+    format: 'mpeg4-generic',
     sizeLength: 13,
     indexLength: 3,
     indexDeltaLength: 3,
@@ -31,6 +32,7 @@ test('sdp: the ANNOUNCE ffmpeg 5.1 sends maps to H.264 + AAC tracks', () => {
     { kind: 'audio', codec: 'aac', config: '120856e500', sampleRate: 44100, channels: 1 },
   );
   assert.deepEqual(a.ignored, []);
+  assert.deepEqual(a.unsupported, []);
 });
 
 test('sdp: write → read round trip keeps the codec parameters', () => {
@@ -59,11 +61,18 @@ test('sdp: write → read round trip keeps the codec parameters', () => {
   assert.equal(back.video?.control, 'trackID=0');
 });
 
-test('sdp: unsupported codecs are ignored; nothing usable is a 415; not SDP is a 400', () => {
-  const h265 =
-    'v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\nm=audio 0 RTP/AVP 97\r\na=rtpmap:97 opus/48000/2\r\n';
+test('sdp: codecs we cannot carry are listed by name; no media at all is a 415; not SDP is a 400', () => {
+  const vp8 =
+    'v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\nm=audio 0 RTP/AVP 97\r\na=rtpmap:97 opus/48000/2\r\n';
+  const a = announcedTracks(parseSdp(vp8));
+  assert.deepEqual(a.unsupported, ['video/VP8']);
+  assert.equal(a.audio?.format, 'opus');
+  const twoVideos = `${ffmpegSdp}m=video 0 RTP/AVP 98\r\na=rtpmap:98 H264/90000\r\n`;
+  assert.deepEqual(announcedTracks(parseSdp(twoVideos)).unsupported, ['video/H264 (a second video track)']);
+  const don = 'v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\na=fmtp:96 sprop-max-don-diff=2\r\n';
+  assert.match(announcedTracks(parseSdp(don)).unsupported[0] ?? '', /^video\/H265 \(sprop-max-don-diff/);
   assert.throws(
-    () => announcedTracks(parseSdp(h265)),
+    () => announcedTracks(parseSdp('v=0\r\ns=nothing\r\n')),
     (e: unknown) => e instanceof RtspProtocolError && e.status === 415,
   );
   assert.throws(
@@ -72,6 +81,7 @@ test('sdp: unsupported codecs are ignored; nothing usable is a 415; not SDP is a
   );
   const mixed = `${ffmpegSdp}m=application 0 RTP/AVP 98\r\na=rtpmap:98 t140/1000\r\n`;
   assert.deepEqual(announcedTracks(parseSdp(mixed)).ignored, ['application/T140']);
+  assert.deepEqual(announcedTracks(parseSdp(mixed)).unsupported, []);
 });
 
 test('sdp: sprop-parameter-sets without a PPS gives no config (wait for in-band)', () => {

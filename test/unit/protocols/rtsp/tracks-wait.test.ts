@@ -6,9 +6,8 @@ import { playable } from '../../../../protocols/rtsp/play.js';
 import { waitForTracks } from '../../../../protocols/rtsp/tracks-wait.js';
 import { TRACKS } from '../hls/synthetic.js';
 
-const OPUS_ONLY: Tracks = {
-  audio: { kind: 'audio', codec: 'opus', config: Buffer.alloc(0), sampleRate: 48000, channels: 2 },
-};
+/** A source that has started but announced no track yet. */
+const NO_TRACKS: Tracks = {};
 
 test('tracks wait: tracks the bus already has come back at once, without listening', async () => {
   const bus = new MediaBus();
@@ -22,7 +21,7 @@ test('tracks wait: resolves when a source announces usable tracks, and stops lis
   const bus = new MediaBus();
   const wait = waitForTracks(bus, playable, 60_000);
   assert.equal(bus.listenerCount, 1, 'listening to the bus, not polling');
-  bus.startSource(OPUS_ONLY);
+  bus.startSource(NO_TRACKS);
   bus.setTracks(TRACKS);
   assert.equal(await wait.tracks, TRACKS);
   assert.equal(bus.listenerCount, 0);

@@ -1,0 +1,223 @@
+/**
+ * H.265 over RTP (RFC 7798) without decoding-order numbers (sprop-max-don-diff absent or 0,
+ * which is what ffmpeg, GStreamer and cameras send): a packetizer that sends each NAL unit as
+ * a single-NAL packet or as fragmentation units (type 49), and a depacketizer that accepts
+ * single NAL units, aggregation packets (type 48) and fragmentation units and groups them
+ * into access units. Pure. Hand-written: no maintained npm package does RFC 7798.
+ */
+import { buildHvcC, HevcNalType, hevcNalType, isIrap, parseHvcC } from '../../../src/media/h265.js';
+import { RtspProtocolError } from './errors.js';
+import {
+  DEFAULT_MAX_PAYLOAD,
+  MAX_NAL_BYTES,
+  MAX_NALS_PER_ACCESS_UNIT,
+  type PacketizerOptions,
+} from './h264-rtp.js';
+import { type RtpPacket, writeRtp } from './rtp.js';
+
+/** RFC 7798 §4.4.2 and §4.4.3 payload header types. */
+const AP = 48;
+const FU = 49;
+/** RFC 7798 §4.4.4: payload content information, an optional wrapper senders rarely use. */
+const PACI = 50;
+
+/** Access units into RTP packets; the marker bit is set on the last packet of each access unit (RFC 7798 §4.1). */
+export class H265Packetizer {
+  /** Sequence number of the next packet. */
+  sequence: number;
+  private readonly maxPayload: number;
+
+  constructor(private readonly options: PacketizerOptions) {
+    this.sequence = (options.initialSequence ?? 0) & 0xffff;
+    this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    if (this.maxPayload < 4) throw new RangeError(`maxPayload ${this.maxPayload} is below 4`);
+  }
+
+  packetize(nals: readonly Buffer[], timestamp: number): Buffer[] {
+    const payloads: Uint8Array[][] = [];
+    for (const nal of nals) {
+      if (nal.length < 3) continue; // a 2-byte header and no payload is not a NAL unit
+      if (nal.length <= this.maxPayload) {
+        payloads.push([nal]);
+        continue;
+      }
+      // §4.4.3: the payload header keeps F, LayerId and TID of the NAL unit with Type = 49;
+      // the FU header carries S, E and the NAL unit's type.
+      const b0 = nal[0] ?? 0;
+      const b1 = nal[1] ?? 0;
+      const header = Uint8Array.of((b0 & 0x81) | (FU << 1), b1);
+      const type = hevcNalType(nal);
+      const chunk = this.maxPayload - 3;
+      for (let pos = 2; pos < nal.length; pos += chunk) {
+        const end = Math.min(nal.length, pos + chunk);
+        const fuHeader = (pos === 2 ? 0x80 : 0) | (end === nal.length ? 0x40 : 0) | type;
+        payloads.push([header, Uint8Array.of(fuHeader), nal.subarray(pos, end)]);
+      }
+    }
+    return payloads.map((parts, i) =>
+      writeRtp(
+        {
+          marker: i === payloads.length - 1,
+          payloadType: this.options.payloadType,
+          sequence: this.sequence++ & 0xffff,
+          timestamp,
+          ssrc: this.options.ssrc,
+        },
+        parts,
+      ),
+    );
+  }
+}
+
+/** One received picture. */
+export interface H265AccessUnit {
+  /** RTP timestamp (90 kHz). */
+  readonly timestamp: number;
+  readonly nals: Buffer[];
+  /** An IRAP NAL unit is present. */
+  readonly keyframe: boolean;
+  /** A new hvcC when this access unit carried a VPS, SPS or PPS that differs from the previous one. */
+  readonly config?: Buffer;
+}
+
+/**
+ * Groups RTP packets into access units: one ends at a packet with the marker bit or when the
+ * timestamp changes. A sequence gap drops the FU being reassembled, never the connection.
+ */
+export class H265Depacketizer {
+  private nals: Buffer[] = [];
+  private bytes = 0;
+  private timestamp: number | undefined;
+  private fu: { header: Buffer; parts: Buffer[]; size: number } | undefined;
+  private lastSequence: number | undefined;
+  private vps: Buffer | undefined;
+  private sps: Buffer | undefined;
+  private pps: Buffer | undefined;
+  /** Packets that arrived after a gap in sequence numbers. */
+  lost = 0;
+
+  /** `config` is the hvcC from the SDP (sprop-vps/sps/pps), when it had them. */
+  constructor(config?: Buffer) {
+    const cfg = config ? parseHvcC(config) : undefined;
+    this.vps = cfg?.vps[0];
+    this.sps = cfg?.sps[0];
+    this.pps = cfg?.pps[0];
+  }
+
+  /** Feeds one packet; returns the access units it completed. */
+  push(p: RtpPacket): H265AccessUnit[] {
+    const out: H265AccessUnit[] = [];
+    if (this.lastSequence !== undefined && p.sequence !== ((this.lastSequence + 1) & 0xffff)) {
+      this.lost++;
+      this.fu = undefined;
+    }
+    this.lastSequence = p.sequence;
+    if (this.timestamp !== undefined && p.timestamp !== this.timestamp) {
+      const au = this.finish();
+      if (au) out.push(au);
+    }
+    this.timestamp = p.timestamp;
+    this.unpack(p.payload);
+    if (p.marker) {
+      const au = this.finish();
+      if (au) out.push(au);
+    }
+    return out;
+  }
+
+  private unpack(payload: Buffer): void {
+    if (payload.length < 3) throw new RtspProtocolError('h265 rtp payload is shorter than its header');
+    if ((payload[0] ?? 0) & 0x80) throw new RtspProtocolError('h265 rtp payload header has the F bit set');
+    const type = hevcNalType(payload);
+    if (type < AP) {
+      this.add(payload);
+    } else if (type === AP) {
+      // §4.4.2 without DONL: 16-bit size, then the NAL unit, repeated.
+      let pos = 2;
+      while (pos + 2 <= payload.length) {
+        const size = payload.readUInt16BE(pos);
+        pos += 2;
+        if (size < 2 || pos + size > payload.length) {
+          throw new RtspProtocolError(`h265 aggregation unit of ${size} bytes overruns the packet`);
+        }
+        this.add(payload.subarray(pos, pos + size));
+        pos += size;
+      }
+    } else if (type === FU) {
+      this.unpackFu(payload);
+    } else if (type === PACI) {
+      // Only payload information for middleboxes; the NAL units it wraps are rare enough to drop.
+      return;
+    } else {
+      throw new RtspProtocolError(`h265 rtp payload type ${type} is reserved`);
+    }
+  }
+
+  private unpackFu(payload: Buffer): void {
+    const fuHeader = payload[2] ?? 0;
+    const start = (fuHeader & 0x80) !== 0;
+    const end = (fuHeader & 0x40) !== 0;
+    const body = payload.subarray(3);
+    if (start) {
+      if (end) throw new RtspProtocolError('h265 fu packet has both start and end bits');
+      // The NAL header is the payload header with the FU's type put back (§4.4.3).
+      const b0 = ((payload[0] ?? 0) & 0x81) | ((fuHeader & 0x3f) << 1);
+      const header = Buffer.from([b0, payload[1] ?? 0]);
+      this.fu = { header, parts: [body], size: 2 + body.length };
+      return;
+    }
+    // Without its start the NAL unit cannot be rebuilt (the start was lost): wait for the next one.
+    if (!this.fu) return;
+    this.fu.parts.push(body);
+    this.fu.size += body.length;
+    if (this.fu.size > MAX_NAL_BYTES) {
+      this.fu = undefined;
+      throw new RtspProtocolError(`h265 fu nal unit exceeds ${MAX_NAL_BYTES} bytes`);
+    }
+    if (end) {
+      const nal = Buffer.concat([this.fu.header, ...this.fu.parts], this.fu.size);
+      this.fu = undefined;
+      this.add(nal);
+    }
+  }
+
+  private add(nal: Buffer): void {
+    if (this.nals.length >= MAX_NALS_PER_ACCESS_UNIT || this.bytes + nal.length > MAX_NAL_BYTES) {
+      this.nals = [];
+      this.bytes = 0;
+      throw new RtspProtocolError(
+        `access unit exceeds ${MAX_NALS_PER_ACCESS_UNIT} nal units or ${MAX_NAL_BYTES} bytes`,
+      );
+    }
+    this.nals.push(nal);
+    this.bytes += nal.length;
+  }
+
+  private finish(): H265AccessUnit | undefined {
+    const nals = this.nals;
+    const timestamp = this.timestamp;
+    this.nals = [];
+    this.bytes = 0;
+    this.fu = undefined;
+    if (nals.length === 0 || timestamp === undefined) return undefined;
+    let keyframe = false;
+    let changed = false;
+    for (const nal of nals) {
+      const t = hevcNalType(nal);
+      if (isIrap(nal)) keyframe = true;
+      else if (t === HevcNalType.VPS && !this.vps?.equals(nal)) {
+        this.vps = Buffer.from(nal);
+        changed = true;
+      } else if (t === HevcNalType.SPS && !this.sps?.equals(nal)) {
+        this.sps = Buffer.from(nal);
+        changed = true;
+      } else if (t === HevcNalType.PPS && !this.pps?.equals(nal)) {
+        this.pps = Buffer.from(nal);
+        changed = true;
+      }
+    }
+    const config =
+      changed && this.vps && this.sps && this.pps ? buildHvcC([this.vps], [this.sps], [this.pps]) : undefined;
+    return { timestamp, nals, keyframe, ...(config ? { config } : {}) };
+  }
+}
