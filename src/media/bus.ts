@@ -58,6 +58,11 @@ export class MediaBus {
   private lastDts: number | undefined;
   /** Frames pushed since the bus was created. */
   framesIn = 0;
+  /** Payload bytes pushed since the bus was created (for `/metrics` and the admin page's bitrate). */
+  bytesIn = 0;
+  /** Decode-time distance between the last two video keyframes, 90 kHz; 0 until two were seen. */
+  keyframeInterval = 0;
+  private lastKeyDts: number | undefined;
 
   /** The limits in force, for the egresses on this bus. */
   readonly limits: () => Limits;
@@ -128,6 +133,13 @@ export class MediaBus {
       this.offset === 0 ? frame : { ...frame, dts: frame.dts + this.offset, pts: frame.pts + this.offset };
     if (this.lastDts === undefined || rebased.dts > this.lastDts) this.lastDts = rebased.dts;
     this.framesIn++;
+    this.bytesIn += frame.data.length;
+    if (frame.kind === 'video' && frame.keyframe) {
+      if (this.lastKeyDts !== undefined && rebased.dts > this.lastKeyDts) {
+        this.keyframeInterval = rebased.dts - this.lastKeyDts;
+      }
+      this.lastKeyDts = rebased.dts;
+    }
     this.frames.publish(rebased);
   }
 
@@ -196,5 +208,15 @@ export class MediaBus {
 
   get droppedForSlowViewers(): number {
     return this.frames.dropped;
+  }
+
+  /** Frames each output format skipped for its slow viewers, by egress key (`rtmp`, `hls`, …). */
+  droppedByEgress(): [string, number][] {
+    const out: [string, number][] = [];
+    for (const [key, e] of this.egresses) {
+      const dropped = (e as { droppedForSlowViewers?: unknown }).droppedForSlowViewers;
+      if (typeof dropped === 'number') out.push([key, dropped]);
+    }
+    return out;
   }
 }
