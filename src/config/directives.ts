@@ -65,6 +65,7 @@ export const DIRECTIVES: Record<DirectiveCtx, readonly string[]> = {
     'auth_backend',
     'limits',
     'metrics_public',
+    'events',
     'file_root',
     'template',
     'stream',

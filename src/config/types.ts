@@ -158,6 +158,20 @@ export interface Config {
   metricsPublic: boolean;
   /** Where `file://` inputs may read from, and what relative paths mean (`file_root`). */
   files: FileRoots;
+  /** `events URL secret=S;`: session and stream lifecycle events posted to a receiver (README "Events"). */
+  events?: EventsConfig;
+}
+
+/** `events URL secret=S [max_queue=N] [max_batch=N];` */
+export interface EventsConfig {
+  /** `http(s)://` receiver; batches are POSTed as JSON. */
+  url: string;
+  /** HMAC-SHA256 key of the `X-Streamgate-Signature` header. */
+  secret: string;
+  /** Events held while the receiver is down; beyond it the oldest are dropped and counted. Default 10000. */
+  maxQueue: number;
+  /** Events per POST; default 100. */
+  maxBatch: number;
 }
 
 /**

@@ -125,7 +125,8 @@ export class Sessions implements SessionManager, SessionHost {
         }));
     // Backends are built on first use, after the composition root has set the observer.
     const calls = new BackendCalls(
-      (spec) => (this.observer?.backendCall ? timedBackend(factory(spec), spec, this.observer) : factory(spec)),
+      (spec) =>
+        this.observer?.backendCall ? timedBackend(factory(spec), spec, this.observer) : factory(spec),
       this.clock,
       store,
     );
