@@ -25,7 +25,7 @@ import type { DenyReason } from '../core/reasons.js';
 import { tokenHash } from '../core/secrets.js';
 import { DEFAULT_SESSION_KEYS } from '../core/session-keys.js';
 import { canonicalIp } from '../net.js';
-import { ApiError, readJsonObject, sendJson } from '../http/api.js';
+import { ApiError, apiRoute, readJsonObject, sendJson } from '../http/api.js';
 import type { HttpRouter } from '../http/router.js';
 import { pathPattern } from '../http/router.js';
 import { identityKey } from '../sessions/identity.js';
@@ -289,31 +289,37 @@ export async function explain(
 }
 
 export function registerExplainRoutes(router: HttpRouter, deps: ExplainDeps): void {
-  router.add('POST', pathPattern('/api/auth/explain'), async (req, res, ctx) => {
-    const body = await readJsonObject(req, deps.config().limits);
-    const url = body['url'];
-    if (typeof url !== 'string' || url === '') {
-      throw new ApiError(400, 'url_required', 'url is the URL a client would open');
-    }
-    const rawIp = body['ip'] ?? ctx.ip;
-    const ip = typeof rawIp === 'string' ? canonicalIp(rawIp) : undefined;
-    if (ip === undefined) throw new ApiError(400, 'bad_ip', 'ip must be an IPv4 or IPv6 address');
-    const kind = body['kind'] ?? 'play';
-    if (kind !== 'play' && kind !== 'publish') throw new ApiError(400, 'bad_kind', 'kind is play or publish');
-    const referer = body['referer'];
-    const userAgent = body['user_agent'];
-    const callParam = ctx.url.searchParams.get('call');
-    const result = await explain(
-      deps,
-      {
-        url,
-        ip,
-        kind,
-        ...(typeof referer === 'string' ? { referer } : {}),
-        ...(typeof userAgent === 'string' ? { userAgent } : {}),
-      },
-      callParam === 'true' || callParam === '1',
-    );
-    sendJson(res, 200, result);
-  });
+  router.add(
+    'POST',
+    pathPattern('/api/auth/explain'),
+    apiRoute(async (req, res, ctx) => {
+      const body = await readJsonObject(req, deps.config().limits);
+      const url = body['url'];
+      if (typeof url !== 'string' || url === '') {
+        throw new ApiError(400, 'url_required', 'url is the URL a client would open');
+      }
+      const rawIp = body['ip'] ?? ctx.ip;
+      const ip = typeof rawIp === 'string' ? canonicalIp(rawIp) : undefined;
+      if (ip === undefined) throw new ApiError(400, 'bad_ip', 'ip must be an IPv4 or IPv6 address');
+      const kind = body['kind'] ?? 'play';
+      if (kind !== 'play' && kind !== 'publish') {
+        throw new ApiError(400, 'bad_kind', 'kind is play or publish');
+      }
+      const referer = body['referer'];
+      const userAgent = body['user_agent'];
+      const callParam = ctx.url.searchParams.get('call');
+      const result = await explain(
+        deps,
+        {
+          url,
+          ip,
+          kind,
+          ...(typeof referer === 'string' ? { referer } : {}),
+          ...(typeof userAgent === 'string' ? { userAgent } : {}),
+        },
+        callParam === 'true' || callParam === '1',
+      );
+      sendJson(res, 200, result);
+    }),
+  );
 }

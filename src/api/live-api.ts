@@ -9,7 +9,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { describeBackend as describeBackendUrl } from './streams-api.js';
-import { sendError } from '../http/api.js';
+import { apiRoute, sendError } from '../http/api.js';
 import type { HttpRouter } from '../http/router.js';
 import { pathPattern } from '../http/router.js';
 import { redactSecrets } from '../log.js';
@@ -158,15 +158,19 @@ export class LiveFeed {
 }
 
 export function registerLiveRoutes(router: HttpRouter, feed: LiveFeed): void {
-  router.add('GET', pathPattern('/api/live'), (req, res) => {
-    if (req.method === 'HEAD') {
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' }).end();
-      return;
-    }
-    if (!feed.add(res)) {
-      sendError(res, 503, 'too_many_live_clients', `at most ${MAX_LIVE_CLIENTS} live views at once`, {
-        'retry-after': '5',
-      });
-    }
-  });
+  router.add(
+    'GET',
+    pathPattern('/api/live'),
+    apiRoute((req, res) => {
+      if (req.method === 'HEAD') {
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' }).end();
+        return;
+      }
+      if (!feed.add(res)) {
+        sendError(res, 503, 'too_many_live_clients', `at most ${MAX_LIVE_CLIENTS} live views at once`, {
+          'retry-after': '5',
+        });
+      }
+    }),
+  );
 }

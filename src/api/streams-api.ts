@@ -8,7 +8,7 @@ import type { Stream } from '../streams/stream.js';
 import type { SessionManager } from '../sessions/types.js';
 import type { HttpRouter } from '../http/router.js';
 import { decodePathText, pathPattern } from '../http/router.js';
-import { page, pageRequest, sendError, sendJson } from '../http/api.js';
+import { apiRoute, page, pageRequest, sendError, sendJson } from '../http/api.js';
 import { redactSecrets } from '../log.js';
 import { Metrics } from '../metrics/metrics.js';
 
@@ -83,14 +83,18 @@ export function registerStreamRoutes(
     });
   router.add('GET', pathPattern('/health'), (_req, res) => sendJson(res, 200, { status: 'ok' }));
 
-  router.add('GET', pathPattern('/api/streams'), (_req, res, ctx) => {
-    const p = pageRequest(ctx.url.searchParams);
-    const streams = deps.registry.list();
-    const shown = streams.slice(p.offset, p.offset + p.limit).map((s) => describeStream(s, deps.sessions));
-    const body = page('streams', streams, p);
-    body['streams'] = shown;
-    sendJson(res, 200, body);
-  });
+  router.add(
+    'GET',
+    pathPattern('/api/streams'),
+    apiRoute((_req, res, ctx) => {
+      const p = pageRequest(ctx.url.searchParams);
+      const streams = deps.registry.list();
+      const shown = streams.slice(p.offset, p.offset + p.limit).map((s) => describeStream(s, deps.sessions));
+      const body = page('streams', streams, p);
+      body['streams'] = shown;
+      sendJson(res, 200, body);
+    }),
+  );
 
   router.add(
     'GET',
@@ -103,13 +107,17 @@ export function registerStreamRoutes(
     },
   );
 
-  router.add('POST', pathPattern('/api/config/reload'), async (_req, res) => {
-    try {
-      sendJson(res, 200, await deps.reload());
-    } catch (err) {
-      sendError(res, 400, 'config_invalid', (err as Error).message);
-    }
-  });
+  router.add(
+    'POST',
+    pathPattern('/api/config/reload'),
+    apiRoute(async (_req, res) => {
+      try {
+        sendJson(res, 200, await deps.reload());
+      } catch (err) {
+        sendError(res, 400, 'config_invalid', (err as Error).message);
+      }
+    }),
+  );
 
   router.add('GET', pathPattern('/metrics'), async (req, res) => {
     const text = await metrics.text();

@@ -7,7 +7,7 @@
 import type { Config } from '../config/types.js';
 import type { HttpRouter } from '../http/router.js';
 import { pathPattern } from '../http/router.js';
-import { readJsonObject, sendError, sendJson } from '../http/api.js';
+import { apiRoute, readJsonObject, sendError, sendJson } from '../http/api.js';
 import type { AdminView } from '../tokens/admin-view.js';
 
 export function registerTokenRoutes(
@@ -15,24 +15,28 @@ export function registerTokenRoutes(
   adminView: Pick<AdminView, 'mint'>,
   config: () => Pick<Config, 'adminViewDisabled' | 'limits'>,
 ): void {
-  router.add('POST', pathPattern('/api/tokens'), async (req, res) => {
-    const body = await readJsonObject(req, config().limits);
-    const kind = body['kind'] ?? 'admin';
-    if (kind !== 'admin') {
-      // KS, JWT and securetoken secrets belong to the entitlement system, which mints with the CLI.
-      sendError(
-        res,
-        400,
-        'unsupported_kind',
-        'only kind "admin" is minted here; use `streamgate token mint`',
-      );
-      return;
-    }
-    const minted = adminView.mint(config());
-    if (minted === undefined) {
-      sendError(res, 405, 'admin_view_disabled', 'admin view tokens are disabled', { allow: '' });
-      return;
-    }
-    sendJson(res, 200, { token: minted.token, expires_at: minted.expiresAt });
-  });
+  router.add(
+    'POST',
+    pathPattern('/api/tokens'),
+    apiRoute(async (req, res) => {
+      const body = await readJsonObject(req, config().limits);
+      const kind = body['kind'] ?? 'admin';
+      if (kind !== 'admin') {
+        // KS, JWT and securetoken secrets belong to the entitlement system, which mints with the CLI.
+        sendError(
+          res,
+          400,
+          'unsupported_kind',
+          'only kind "admin" is minted here; use `streamgate token mint`',
+        );
+        return;
+      }
+      const minted = adminView.mint(config());
+      if (minted === undefined) {
+        sendError(res, 405, 'admin_view_disabled', 'admin view tokens are disabled', { allow: '' });
+        return;
+      }
+      sendJson(res, 200, { token: minted.token, expires_at: minted.expiresAt });
+    }),
+  );
 }

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Limits } from '../core/limits.js';
 import { readBody } from './bounds.js';
-import { HttpError } from './router.js';
+import { HttpError, type RouteHandler } from './router.js';
 
 /** A page is this long unless the client asks for another length; never longer than MAX_PAGE. */
 export const DEFAULT_PAGE = 1000;
@@ -57,6 +57,21 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * An API route's handler with its client mistakes answered here (ApiError → its status and
+ * code), so a route keeps the error contract whichever front or test harness calls it.
+ */
+export function apiRoute(handler: RouteHandler): RouteHandler {
+  return async (req, res, ctx) => {
+    try {
+      await handler(req, res, ctx);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      sendError(res, err.status, err.code, err.message);
+    }
+  };
 }
 
 export interface PageRequest {

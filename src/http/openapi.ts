@@ -6,7 +6,7 @@
  */
 import type { HttpRouter } from './router.js';
 import { pathPattern } from './router.js';
-import { sendJson } from './api.js';
+import { apiRoute, sendJson } from './api.js';
 import { packageVersion } from '../package-info.js';
 
 type Json = Record<string, unknown>;
@@ -371,5 +371,9 @@ export const OPENAPI: Json = {
 };
 
 export function registerOpenApiRoute(router: HttpRouter): void {
-  router.add('GET', pathPattern('/api/openapi.json'), (_req, res) => sendJson(res, 200, OPENAPI));
+  router.add(
+    'GET',
+    pathPattern('/api/openapi.json'),
+    apiRoute((_req, res) => sendJson(res, 200, OPENAPI)),
+  );
 }
