@@ -58,3 +58,15 @@ export async function startRunning(t: TestContext, text: string): Promise<Runnin
     },
   };
 }
+
+/** The value of `name{labels…}` in a text exposition (labels may be a subset); undefined when absent. */
+export function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{.*\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const set = m[2] ?? '';
+    if (Object.entries(labels).every(([k, v]) => set.includes(`${k}="${v}"`))) return Number(m[3]);
+  }
+  return undefined;
+}

@@ -14,19 +14,7 @@ import type { Sessions } from '../../../src/sessions/manager.js';
 import type { ManagedSession } from '../../../src/sessions/session.js';
 import type { ClientRequest } from '../../../src/sessions/types.js';
 import type { Stream } from '../../../src/streams/stream.js';
-import { startRunning } from './harness.js';
-
-/** The value of `name{labels…}` in a text exposition (labels may be a subset); undefined when absent. */
-export function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-zA-Z_:][\w:]*)(\{.*\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const set = m[2] ?? '';
-    if (Object.entries(labels).every(([k, v]) => set.includes(`${k}="${v}"`))) return Number(m[3]);
-  }
-  return undefined;
-}
+import { sample, startRunning } from './harness.js';
 
 function req(name: string, token: string, proto: ClientRequest['proto'] = 'rtmp'): ClientRequest {
   return {
