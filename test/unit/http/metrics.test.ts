@@ -104,10 +104,17 @@ test('auth families: decisions by reason, caches, single-flight, latency, timeou
   const banned = await sessions.open(req('live/a', 'shared'));
   assert.ok(!banned.allow && banned.reason === 'banned');
   countLimitHit('max_connections');
-  // The slow backend's answer arrives after the deadline: give it time to be measured.
-  await new Promise((r) => setTimeout(r, 500));
-
-  const text = await metrics();
+  // The slow backend's answer arrives after the deadline: wait until it has been measured.
+  const be = { backend: backend.url, request_type: 'new_session' };
+  let text = await metrics();
+  for (
+    let i = 0;
+    i < 100 && sample(text, 'streamgate_auth_backend_request_duration_seconds_count', be) !== 5;
+    i++
+  ) {
+    await new Promise((r) => setTimeout(r, 50));
+    text = await metrics();
+  }
   for (const f of FAMILIES) assert.match(text, new RegExp(`^# TYPE ${f} `, 'm'), `family ${f}`);
   const d = (reason: string, result = 'deny') =>
     sample(text, 'streamgate_auth_decisions_total', { kind: 'play', result, reason });
@@ -120,7 +127,6 @@ test('auth families: decisions by reason, caches, single-flight, latency, timeou
   assert.equal(sample(text, 'streamgate_auth_cache_hits_total', { cache: 'ban' }), 1);
   assert.equal(sample(text, 'streamgate_auth_cache_hits_total', { cache: 'session' }), 1);
   assert.equal(sample(text, 'streamgate_auth_singleflight_coalesced_total'), 1);
-  const be = { backend: backend.url, request_type: 'new_session' };
   assert.equal(sample(text, 'streamgate_auth_backend_requests_total', { ...be, outcome: 'allow' }), 3);
   assert.equal(sample(text, 'streamgate_auth_backend_requests_total', { ...be, outcome: 'deny' }), 1);
   assert.equal(sample(text, 'streamgate_auth_backend_requests_total', { ...be, outcome: 'timeout' }), 1);
