@@ -6,6 +6,7 @@
  * process figures and limit hits.
  */
 import { test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { startBackend } from '../../helpers/backend.js';
 import { countLimitHit } from '../../../src/core/limits.js';
@@ -148,6 +149,19 @@ test('auth families: decisions by reason, caches, single-flight, latency, timeou
   assert.ok((sample(text, 'streamgate_open_sockets') ?? 0) >= 2);
   assert.ok((sample(text, 'process_resident_memory_bytes') ?? 0) > 10_000_000);
   assert.ok((sample(text, 'nodejs_eventloop_lag_seconds') ?? -1) >= 0);
+  // The sample Grafana dashboard only queries families this server exports.
+  const dashboard = readFileSync(new URL('../../../samples/grafana-dashboard.json', import.meta.url), 'utf8');
+  const used = new Set(
+    [...dashboard.matchAll(/\b((?:streamgate|nodejs|process)_[a-z0-9_]+)/g)].map((m) =>
+      (m[1] ?? '').replace(/_(bucket|count|sum)$/, ''),
+    ),
+  );
+  assert.ok(used.size >= 25, `dashboard uses ${used.size} families`);
+  for (const f of used) {
+    const exported = new RegExp(`^# TYPE ${f} `, 'm').test(text) || f.startsWith('streamgate_events_');
+    assert.ok(exported, `the dashboard queries ${f}, which /metrics does not export`);
+  }
+  assert.ok(JSON.parse(dashboard).panels.length >= 20);
   // No backend URL query (it may carry secrets) and no token ever reaches a label.
   assert.doesNotMatch(text, /good1|goodhls|token=/);
 });
