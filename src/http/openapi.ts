@@ -69,7 +69,7 @@ export const OPENAPI: Json = {
       'The operator API, metrics, health, admin UI and playback routes of the HTTP listener. /api and /admin ' +
       '(and /metrics, /health unless `metrics_public;`) need `edit_auth` Basic credentials, or come from ' +
       'loopback when no edit_auth is set; the client address honours X-Forwarded-For only from ' +
-      '`trusted_proxies`. API errors are `{"error":{"code","message"}}`.',
+      'configured trusted proxies. API errors are `{"error":{"code","message"}}`.',
   },
   components: {
     securitySchemes: { basic: { type: 'http', scheme: 'basic' } },
