@@ -158,16 +158,38 @@ export class Metrics implements SessionObserver {
   // ---------------------------------------------------------------------------------------
   // SessionObserver
 
+  /** Bound children by label values: every HLS request is a decision, so no label hashing per request. */
+  private readonly children = new Map<string, { inc(): void }>();
+
+  private child<L extends string>(
+    counter: client.Counter<L>,
+    key: string,
+    labels: Record<L, string>,
+  ): { inc(): void } {
+    let c = this.children.get(key);
+    if (c === undefined) this.children.set(key, (c = counter.labels(labels)));
+    return c;
+  }
+
   decided(req: ClientRequest, d: Decision, fresh: boolean): void {
     if (d.allow) {
-      this.decisions.inc({ kind: req.kind, result: 'allow', reason: 'allow' });
-      if (fresh) this.opened.inc({ proto: d.session.proto, kind: d.session.kind });
-      else this.cacheHits.inc({ cache: 'session' });
+      this.child(this.decisions, `d\0${req.kind}\0allow`, {
+        kind: req.kind,
+        result: 'allow',
+        reason: 'allow',
+      }).inc();
+      const s = d.session;
+      if (fresh) this.child(this.opened, `o\0${s.proto}\0${s.kind}`, { proto: s.proto, kind: s.kind }).inc();
+      else this.child(this.cacheHits, 'c\0session', { cache: 'session' }).inc();
       return;
     }
-    this.decisions.inc({ kind: req.kind, result: 'deny', reason: d.reason });
-    if (d.reason === 'cached_negative') this.cacheHits.inc({ cache: 'denial' });
-    else if (d.reason === 'banned') this.cacheHits.inc({ cache: 'ban' });
+    this.child(this.decisions, `d\0${req.kind}\0${d.reason}`, {
+      kind: req.kind,
+      result: 'deny',
+      reason: d.reason,
+    }).inc();
+    if (d.reason === 'cached_negative') this.child(this.cacheHits, 'c\0denial', { cache: 'denial' }).inc();
+    else if (d.reason === 'banned') this.child(this.cacheHits, 'c\0ban', { cache: 'ban' }).inc();
   }
 
   closed(s: ManagedSession, reason: CloseReason): void {
@@ -207,10 +229,19 @@ export class Metrics implements SessionObserver {
     return this.registry.contentType;
   }
 
+  private statics: { config: Config; names: Set<string> } | undefined;
+
   /** A stream's `stream` label: its name when static or among the first template streams, else `_other`. */
   labelFor(name: string): string {
     if (this.dynamicLabels.has(name)) return name;
-    if (this.deps.config?.().streams.some((s) => s.name === name) === true) return name;
+    const config = this.deps.config?.();
+    if (config !== undefined) {
+      // Once per loaded config, not per session and scrape.
+      if (this.statics?.config !== config) {
+        this.statics = { config, names: new Set(config.streams.map((s) => s.name)) };
+      }
+      if (this.statics.names.has(name)) return name;
+    }
     if (this.dynamicLabels.size < this.cap) {
       this.dynamicLabels.add(name);
       return name;
@@ -561,8 +592,8 @@ export class Metrics implements SessionObserver {
 /** Calls every observer's hook in turn. */
 export function combineObservers(...all: SessionObserver[]): SessionObserver {
   return {
-    decided(req, d, fresh, seconds) {
-      for (const o of all) o.decided?.(req, d, fresh, seconds);
+    decided(req, d, fresh) {
+      for (const o of all) o.decided?.(req, d, fresh);
     },
     closed(s, reason, at) {
       for (const o of all) o.closed?.(s, reason, at);

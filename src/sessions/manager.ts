@@ -161,7 +161,6 @@ export class Sessions implements SessionManager, SessionHost {
   open(req: ClientRequest): Promise<Decision> {
     const o = this.observer;
     if (o?.decided === undefined) return this.admission.open(req);
-    const t0 = performance.now();
     return this.admission.open(req).then((d) => {
       let fresh = false;
       if (d.allow) {
@@ -169,7 +168,7 @@ export class Sessions implements SessionManager, SessionHost {
         fresh = !s.observed;
         s.observed = true;
       }
-      this.notify(() => o.decided?.(req, d, fresh, (performance.now() - t0) / 1000));
+      this.notify(() => o.decided?.(req, d, fresh));
       return d;
     });
   }

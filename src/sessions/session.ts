@@ -27,7 +27,7 @@ export interface SessionHost {
  */
 export interface SessionObserver {
   /** `open()` answered; `fresh` is true when the answer granted a session that did not exist before. */
-  decided?(req: ClientRequest, decision: Decision, fresh: boolean, seconds: number): void;
+  decided?(req: ClientRequest, decision: Decision, fresh: boolean): void;
   closed?(s: ManagedSession, reason: CloseReason, closedAt: number): void;
   /** The manager (not the client) ended the session: kick, ban, re-check denied, shutdown. */
   killed?(s: ManagedSession, reason: CloseReason): void;

@@ -133,6 +133,7 @@ test('every event type reaches a receiver, signed, in order per session, without
   assert.equal(sample(metrics, 'streamgate_events_sent_total'), rx.events.length);
   assert.equal(sample(metrics, 'streamgate_events_dropped_total'), 0);
   assert.equal(sample(metrics, 'streamgate_events_queued'), 0);
+  assert.equal(sample(metrics, 'streamgate_events_failed_posts_total'), 0);
 });
 
 test('verifyEvents: wrong secret, altered body and stale or future timestamps are refused', () => {
