@@ -19,6 +19,12 @@ import { createSessionCore, type SessionCore } from './sessions/index.js';
 import type { ClusterStore, UniqueKick } from './sessions/cluster.js';
 import type { StreamDeps } from './streams/stream.js';
 import { AdminView } from './tokens/admin-view.js';
+import { combineObservers, Metrics } from './metrics/metrics.js';
+import { EventSink } from './events/sink.js';
+import { eventsObserver, StreamWatcher } from './events/lifecycle.js';
+import { registerExplainRoutes } from './api/explain-api.js';
+import { LiveFeed, registerLiveRoutes } from './api/live-api.js';
+import { registerOpenApiRoute } from './http/openapi.js';
 
 export interface RunningServer {
   core: Core;
@@ -59,15 +65,51 @@ export async function startServer(
   });
   const core: Core = { config: () => config, log, registry, sessions: sessionCore.manager, router };
 
+  // Lifecycle events (README "Events"): a sink while `events` is configured, fed by the manager.
+  let sink: EventSink | undefined;
+  const watcher = new StreamWatcher(registry, { emit: (type, data) => sink?.emit(type, data) });
+  const setEvents = (next: Config): void => {
+    if (next.events && sink) sink.reconfigure(next.events);
+    else if (next.events) {
+      sink = new EventSink(next.events, { log });
+      watcher.start();
+    } else if (sink) {
+      sink.stop();
+      sink = undefined;
+      watcher.stop();
+    }
+  };
+  setEvents(config);
+  // Built now (it reads the router per request), started once every route is registered.
+  const http: HttpFront | undefined = config.http
+    ? createHttpFront(config.http, router, { config: () => config, log })
+    : undefined;
+  const metrics = new Metrics({
+    config: () => config,
+    streams: () => registry.list(),
+    sessions: () => sessionCore.manager.list(),
+    cacheStats: () => sessionCore.manager.cacheStats(),
+    httpConnections: () => http?.connections() ?? 0,
+    events: () => sink?.stats,
+  });
+  sessionCore.manager.observer = combineObservers(
+    metrics,
+    eventsObserver({ emit: (type, data) => sink?.emit(type, data) }),
+  );
+  const live = new LiveFeed({ registry, sessions: sessionCore.manager });
+
   const reload = async (next: Config): Promise<unknown> => {
     config = next;
     const result = await registry.reload(next);
     sessionCore.reconfigure(next);
+    setEvents(next);
     log.info(result, 'config reloaded');
     return result;
   };
 
+  registerOpenApiRoute(router);
   registerStreamRoutes(router, {
+    metrics,
     registry,
     sessions: sessionCore.manager,
     cacheStats: () => sessionCore.manager.cacheStats(),
@@ -80,14 +122,18 @@ export async function startServer(
   });
 
   options.worker?.routes?.(router, sessionCore.manager);
-  registerSessionRoutes(router, sessionCore.manager, sessionCore.history);
+  registerSessionRoutes(router, sessionCore.manager, sessionCore.history, () => config.limits);
+  registerExplainRoutes(router, {
+    config: () => config,
+    policy: (name) => registry.configFor(name),
+    manager: sessionCore.manager,
+    adminView,
+  });
+  registerLiveRoutes(router, live);
   registerTokenRoutes(router, adminView, () => config);
   registerAdminRoutes(router);
 
   const adapters = options.adapters.map((f) => f(core)).filter((a): a is ProtocolAdapter => a !== undefined);
-  const http: HttpFront | undefined = config.http
-    ? createHttpFront(config.http, router, { config: () => config, log })
-    : undefined;
 
   registry.start();
   try {
@@ -96,6 +142,9 @@ export async function startServer(
   } catch (err) {
     await Promise.allSettled([http?.stop(), ...adapters.map((a) => a.stop()), registry.stop()]);
     sessionCore.close();
+    live.close();
+    watcher.stop();
+    sink?.stop();
     throw err;
   }
 
@@ -113,9 +162,15 @@ export async function startServer(
     },
     reload,
     async stop() {
+      live.close();
       await Promise.allSettled([http?.stop(), ...adapters.map((a) => a.stop())]);
       sessionCore.closeAll('server_shutdown');
       await registry.stop();
+      // The last session.closed and stream.stopped events get a moment to reach the receiver.
+      watcher.tick();
+      await sink?.drain(2000);
+      sink?.stop();
+      watcher.stop();
       sessionCore.close();
     },
   };

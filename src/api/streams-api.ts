@@ -4,17 +4,17 @@
  */
 import { longGopWarning } from '../media/bus.js';
 import type { SessionCacheStats } from '../sessions/manager.js';
-import { LIMIT_NAMES, limitHits } from '../core/limits.js';
 import type { StreamRegistry } from '../streams/registry.js';
 import type { Stream } from '../streams/stream.js';
 import type { SessionManager } from '../sessions/types.js';
 import type { HttpRouter } from '../http/router.js';
 import { decodePathText, pathPattern } from '../http/router.js';
-import { sendJson, sendText } from '../http/server.js';
+import { apiRoute, page, pageRequest, sendError, sendJson } from '../http/api.js';
 import { redactSecrets } from '../log.js';
+import { Metrics } from '../metrics/metrics.js';
 
 /** A backend URL without its query or credentials: those may carry secrets (`ks://1?secret=…`). */
-function describeBackend(url: string | undefined): string | undefined {
+export function describeBackend(url: string | undefined): string | undefined {
   if (url === undefined) return undefined;
   const cut = url.search(/[?#]/);
   return (cut < 0 ? url : url.slice(0, cut)).replace(/\/\/[^/@]*@/, '//');
@@ -26,7 +26,7 @@ function warnings(stream: Stream): { warnings?: string[] } {
   return gop ? { warnings: [gop] } : {};
 }
 
-function describe(stream: Stream, sessions: SessionManager): Record<string, unknown> {
+export function describeStream(stream: Stream, sessions: SessionManager): Record<string, unknown> {
   const tracks = stream.bus.tracks;
   const clients: Record<string, number> = {};
   for (const s of sessions.list()) {
@@ -34,7 +34,13 @@ function describe(stream: Stream, sessions: SessionManager): Record<string, unkn
   }
   return {
     name: stream.name,
-    input: { urls: stream.config.inputs.map(redactSecrets), state: stream.inputState },
+    input: {
+      urls: stream.config.inputs.map(redactSecrets),
+      state: stream.inputState,
+      restarts: stream.inputRestarts,
+      bytes_in: stream.bus.bytesIn,
+      keyframe_interval: stream.bus.keyframeIntervalS ?? null,
+    },
     tracks: {
       ...(tracks?.video
         ? { video: { codec: tracks.video.codec, width: tracks.video.width, height: tracks.video.height } }
@@ -72,13 +78,31 @@ export function registerStreamRoutes(
     /** The denial cache and rate limiter's sizes, for `/metrics`. */
     cacheStats: () => SessionCacheStats;
     reload: () => Promise<unknown>;
+    /** `/metrics`; a server builds one with the session observer wired, tests may leave it out. */
+    metrics?: Metrics;
   },
 ): void {
+  const metrics =
+    deps.metrics ??
+    new Metrics({
+      streams: () => deps.registry.list(),
+      sessions: () => deps.sessions.list(),
+      cacheStats: deps.cacheStats,
+    });
   router.add('GET', pathPattern('/health'), (_req, res) => sendJson(res, 200, { status: 'ok' }));
 
-  router.add('GET', pathPattern('/api/streams'), (_req, res) => {
-    sendJson(res, 200, { streams: deps.registry.list().map((s) => describe(s, deps.sessions)) });
-  });
+  router.add(
+    'GET',
+    pathPattern('/api/streams'),
+    apiRoute((_req, res, ctx) => {
+      const p = pageRequest(ctx.url.searchParams);
+      const streams = deps.registry.list();
+      const shown = streams.slice(p.offset, p.offset + p.limit).map((s) => describeStream(s, deps.sessions));
+      const body = page('streams', streams, p);
+      body['streams'] = shown;
+      sendJson(res, 200, body);
+    }),
+  );
 
   router.add(
     'GET',
@@ -89,66 +113,30 @@ export function registerStreamRoutes(
         : undefined,
     (_req, res, ctx) => {
       const stream = deps.registry.list().find((s) => s.name === ctx.params['name']);
-      if (!stream) sendJson(res, 404, { error: 'stream_not_found' });
-      else sendJson(res, 200, describe(stream, deps.sessions));
+      if (!stream) sendError(res, 404, 'stream_not_found', `no stream ${ctx.params['name'] ?? ''}`);
+      else sendJson(res, 200, describeStream(stream, deps.sessions));
     },
   );
 
-  router.add('POST', pathPattern('/api/config/reload'), async (_req, res) => {
-    try {
-      sendJson(res, 200, await deps.reload());
-    } catch (err) {
-      sendJson(res, 400, { error: 'config_invalid', message: (err as Error).message });
-    }
-  });
+  router.add(
+    'POST',
+    pathPattern('/api/config/reload'),
+    apiRoute(async (_req, res) => {
+      try {
+        sendJson(res, 200, await deps.reload());
+      } catch (err) {
+        sendError(res, 400, 'config_invalid', (err as Error).message);
+      }
+    }),
+  );
 
-  router.add('GET', pathPattern('/metrics'), (_req, res) => {
-    const streams = deps.registry.list();
-    const sessions = deps.sessions.list();
-    const lines = [
-      '# HELP streamgate_streams Streams currently known.',
-      '# TYPE streamgate_streams gauge',
-      `streamgate_streams ${streams.length}`,
-      '# HELP streamgate_sessions Open sessions by protocol and kind.',
-      '# TYPE streamgate_sessions gauge',
-    ];
-    const byKey = new Map<string, number>();
-    for (const s of sessions) {
-      byKey.set(
-        `proto="${s.proto}",kind="${s.kind}"`,
-        (byKey.get(`proto="${s.proto}",kind="${s.kind}"`) ?? 0) + 1,
-      );
-    }
-    for (const [k, v] of byKey) lines.push(`streamgate_sessions{${k}} ${v}`);
-    lines.push(
-      '# HELP streamgate_frames_in_total Frames received per stream.',
-      '# TYPE streamgate_frames_in_total counter',
-    );
-    for (const s of streams) lines.push(`streamgate_frames_in_total{stream="${s.name}"} ${s.bus.framesIn}`);
-    lines.push(
-      '# HELP streamgate_limit_hits_total Offenders closed or refused because they hit a limit (README "Limits").',
-      '# TYPE streamgate_limit_hits_total counter',
-    );
-    const hits = limitHits();
-    for (const name of LIMIT_NAMES) {
-      lines.push(`streamgate_limit_hits_total{limit="${name}"} ${hits.get(name) ?? 0}`);
-    }
-    const cache = deps.cacheStats();
-    lines.push(
-      '# HELP streamgate_denial_cache_entries Cached denials and bans (AUTH-SPEC §4.5).',
-      '# TYPE streamgate_denial_cache_entries gauge',
-      `streamgate_denial_cache_entries{kind="denial"} ${cache.denialCache.entries - cache.denialCache.bans}`,
-      `streamgate_denial_cache_entries{kind="ban"} ${cache.denialCache.bans}`,
-      '# HELP streamgate_denial_cache_bytes Estimated memory of the denial cache; capped by denial_cache_bytes.',
-      '# TYPE streamgate_denial_cache_bytes gauge',
-      `streamgate_denial_cache_bytes ${cache.denialCache.bytes}`,
-      '# HELP streamgate_denial_cache_evictions_total Entries dropped to stay under denial_cache_bytes.',
-      '# TYPE streamgate_denial_cache_evictions_total counter',
-      `streamgate_denial_cache_evictions_total ${cache.denialCache.evictions}`,
-      '# HELP streamgate_rate_limit_tracked_addresses Client addresses whose new-session budget is tracked.',
-      '# TYPE streamgate_rate_limit_tracked_addresses gauge',
-      `streamgate_rate_limit_tracked_addresses ${cache.rateLimitBuckets}`,
-    );
-    sendText(res, 200, lines.join('\n') + '\n', { 'Content-Type': 'text/plain; version=0.0.4' });
+  router.add('GET', pathPattern('/metrics'), async (req, res) => {
+    const text = await metrics.text();
+    res.writeHead(200, {
+      'Content-Type': metrics.contentType,
+      'Content-Length': Buffer.byteLength(text),
+      'Cache-Control': 'no-store',
+    });
+    res.end(req.method === 'HEAD' ? undefined : text);
   });
 }

@@ -179,6 +179,15 @@ class ConfigBuilder {
           c.metricsPublic = true;
         }
         return;
+      case 'events':
+        if (
+          !this.chk.noBlock(s) ||
+          !this.chk.arity(s, 2, 4, 'events URL secret=S [max_queue=N] [max_batch=N]')
+        ) {
+          return;
+        }
+        this.events(args, head);
+        return;
       case 'limits':
         if (
           !this.chk.needBlock(s, 'limits { max_connections 2000; … }') ||
@@ -206,6 +215,33 @@ class ConfigBuilder {
       default:
         this.chk.unknown('global', head);
     }
+  }
+
+  /** `events URL secret=S [max_queue=N] [max_batch=N];` (README "Events"). */
+  private events(args: Token[], head: Token): void {
+    const url = args[0] as Token;
+    if (!/^https?:\/\/./i.test(url.value)) {
+      this.chk.err(url, `events needs an http:// or https:// receiver URL, got '${url.value}'`);
+      return;
+    }
+    const out = { url: url.value, secret: '', maxQueue: 10_000, maxBatch: 100 };
+    for (const a of args.slice(1)) {
+      const eq = a.value.indexOf('=');
+      const key = eq > 0 ? a.value.slice(0, eq) : a.value;
+      const value = eq > 0 ? a.value.slice(eq + 1) : '';
+      if (key === 'secret' && value !== '') out.secret = value;
+      else if ((key === 'max_queue' || key === 'max_batch') && isPositiveInteger(value)) {
+        out[key === 'max_queue' ? 'maxQueue' : 'maxBatch'] = Number(value);
+      } else {
+        this.chk.err(a, `events option must be secret=S, max_queue=N or max_batch=N, got '${a.value}'`);
+        return;
+      }
+    }
+    if (out.secret === '') {
+      this.chk.err(head, 'events needs secret=S: receivers verify every batch with it');
+      return;
+    }
+    if (this.once('events', head)) this.config.events = out;
   }
 
   /** Every `file_root PATH;`, relative ones against the config file's directory. */

@@ -68,6 +68,7 @@ export const DIRECTIVES: Record<DirectiveCtx, readonly string[]> = {
     'auth_backend',
     'limits',
     'metrics_public',
+    'events',
     'file_root',
     'workers',
     'template',

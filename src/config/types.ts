@@ -179,6 +179,20 @@ export interface Config {
   files: FileRoots;
   /** `workers N | auto;`: processes sharing the listeners (src/cluster/); absent means 1. */
   workers?: number | 'auto';
+  /** `events URL secret=S;`: session and stream lifecycle events posted to a receiver (README "Events"). */
+  events?: EventsConfig;
+}
+
+/** `events URL secret=S [max_queue=N] [max_batch=N];` */
+export interface EventsConfig {
+  /** `http(s)://` receiver; batches are POSTed as JSON. */
+  url: string;
+  /** HMAC-SHA256 key of the `X-Streamgate-Signature` header. */
+  secret: string;
+  /** Events held while the receiver is down; beyond it the oldest are dropped and counted. Default 10000. */
+  maxQueue: number;
+  /** Events per POST; default 100. */
+  maxBatch: number;
 }
 
 /**

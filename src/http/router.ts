@@ -71,6 +71,11 @@ export function decodeSegment(raw: string): string {
 export class HttpRouter {
   private readonly routes: Route[] = [];
 
+  /** The registered routes' methods and matchers, in order (the OpenAPI test walks them). */
+  list(): readonly { methods: readonly string[]; match: RouteMatcher }[] {
+    return this.routes;
+  }
+
   add(methods: string | readonly string[], match: RouteMatcher, handler: RouteHandler): void {
     this.routes.push({ methods: typeof methods === 'string' ? [methods] : methods, match, handler });
   }

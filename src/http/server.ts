@@ -20,11 +20,14 @@ import { safeEqual } from '../core/secrets.js';
 import { ThrottledWarn } from '../log.js';
 import { pathProblem } from './bounds.js';
 import { HttpError, type HttpRouter } from './router.js';
+import { ApiError, isApiPath, sendError } from './api.js';
 
 export interface HttpFront {
   start(): Promise<void>;
   stop(): Promise<void>;
   address(): { host: string; port: number } | undefined;
+  /** Open connections (for `/metrics`). */
+  connections(): number;
 }
 
 export function sendText(
@@ -184,6 +187,10 @@ export function createHttpFront(
   const badRequest = (res: ServerResponse, status: number, why: string, req: IncomingMessage): void => {
     const path = (req.url ?? '').split('?')[0]?.slice(0, 200);
     warns.warn(`http_${status}`, { status, why, path, ip: req.socket.remoteAddress }, 'bad http request');
+    if (path !== undefined && isApiPath(path)) {
+      sendError(res, status, status === 413 ? 'body_too_large' : 'bad_request', why, { Connection: 'close' });
+      return;
+    }
     sendText(res, status, `${status} ${why}\n`, { Connection: 'close' });
   };
 
@@ -220,6 +227,11 @@ export function createHttpFront(
       const headers: Record<string, string> = config.editAuth
         ? { 'WWW-Authenticate': 'Basic realm="streamgate"' }
         : {};
+      if (isApiPath(path)) {
+        if (config.editAuth) sendError(res, 401, 'unauthorized', 'edit_auth credentials required', headers);
+        else sendError(res, 403, 'forbidden', 'the API answers loopback only (no edit_auth configured)');
+        return;
+      }
       sendText(
         res,
         config.editAuth ? 401 : 403,
@@ -238,6 +250,14 @@ export function createHttpFront(
     }
     const found = router.find(req.method ?? 'GET', path);
     if (!('handler' in found)) {
+      if (isApiPath(path)) {
+        if (found.methodMismatch) {
+          sendError(res, 405, 'method_not_allowed', `${req.method ?? ''} is not allowed here`);
+        } else {
+          sendError(res, 404, 'not_found', 'no such API route');
+        }
+        return;
+      }
       sendText(
         res,
         found.methodMismatch ? 405 : 404,
@@ -262,6 +282,10 @@ export function createHttpFront(
         },
         (req, res) => {
           handle(req, res).catch((err: unknown) => {
+            if (err instanceof ApiError) {
+              sendError(res, err.status, err.code, err.message);
+              return;
+            }
             if (err instanceof HttpError || err instanceof URIError) {
               const status = err instanceof HttpError ? err.status : 400;
               badRequest(res, status, err.message, req);
@@ -271,8 +295,10 @@ export function createHttpFront(
               { err: (err as Error).message, url: req.url?.split('?')[0] },
               'http handler failed',
             );
-            if (!res.headersSent) sendText(res, 500, 'internal error\n');
-            else res.destroy();
+            if (res.headersSent) res.destroy();
+            else if (isApiPath((req.url ?? '').split('?')[0] ?? '')) {
+              sendError(res, 500, 'internal_error', 'the server failed to answer; see its log');
+            } else sendText(res, 500, 'internal error\n');
           });
         },
       );
@@ -315,6 +341,9 @@ export function createHttpFront(
         server?.once('error', reject);
         server?.listen(listen.port, listen.host, () => resolve());
       });
+    },
+    connections() {
+      return conns.size;
     },
     address() {
       const a = server?.address();

@@ -63,7 +63,13 @@ export class MediaBus {
    * knows a new encoding sequence begins (HLS marks it with a discontinuity).
    */
   sourcesStarted = 0;
-  /** The longest gap between two video keyframes of the current source, in seconds (undefined before two). */
+  /** Payload bytes pushed since the bus was created (for `/metrics` and the admin page's bitrate). */
+  bytesIn = 0;
+  /**
+   * The longest gap between two video keyframes of the current source, in seconds (undefined
+   * before two): the publisher's keyframe interval as `/metrics`, the API and the long-GOP
+   * warning report it.
+   */
   keyframeIntervalS: number | undefined;
   private lastKeyframeDts: number | undefined;
 
@@ -139,6 +145,7 @@ export class MediaBus {
       this.offset === 0 ? frame : { ...frame, dts: frame.dts + this.offset, pts: frame.pts + this.offset };
     if (this.lastDts === undefined || rebased.dts > this.lastDts) this.lastDts = rebased.dts;
     this.framesIn++;
+    this.bytesIn += frame.data.length;
     if (rebased.kind === 'video' && rebased.keyframe) {
       if (this.lastKeyframeDts !== undefined) {
         const gap = (rebased.dts - this.lastKeyframeDts) / CLOCK_RATE;
@@ -214,6 +221,16 @@ export class MediaBus {
 
   get droppedForSlowViewers(): number {
     return this.frames.dropped;
+  }
+
+  /** Frames each output format skipped for its slow viewers, by egress key (`rtmp`, `hls`, …). */
+  droppedByEgress(): [string, number][] {
+    const out: [string, number][] = [];
+    for (const [key, e] of this.egresses) {
+      const dropped = (e as { droppedForSlowViewers?: unknown }).droppedForSlowViewers;
+      if (typeof dropped === 'number') out.push([key, dropped]);
+    }
+    return out;
   }
 }
 

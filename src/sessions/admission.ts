@@ -123,6 +123,7 @@ export class Admission {
     const { calls } = this.deps;
     const backend = calls.backendFor(spec);
     let flight = this.inflight.get(idKey);
+    if (flight !== undefined) this.deps.host.coalesced?.();
     if (flight === undefined) {
       const waitMs = this.deps.rateLimit.take(req.ip, clock.now());
       if (waitMs > 0) {

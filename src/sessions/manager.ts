@@ -29,7 +29,7 @@ import { Enforcement } from './enforcement.js';
 import type { HistoryStore } from './history.js';
 import { IpRateLimiter } from './rate-limit.js';
 import { Rechecks } from './rechecks.js';
-import { errName, type ManagedSession, type SessionHost } from './session.js';
+import { errName, type ManagedSession, type SessionHost, type SessionObserver } from './session.js';
 import {
   MemoryStore,
   type BanEntry,
@@ -93,6 +93,8 @@ export class Sessions implements SessionManager, SessionHost {
   private readonly denials: DenialLog;
   private sweepTimer: TimerHandle | undefined;
   private stopped = false;
+  /** Metrics and lifecycle events (set by the composition root); absent, nothing is observed. */
+  observer: SessionObserver | undefined;
 
   constructor(opts: SessionManagerOptions) {
     this.config = opts.config;
@@ -114,13 +116,17 @@ export class Sessions implements SessionManager, SessionHost {
     const kill = (s: ManagedSession, reason: CloseReason): void => this.kill(s, reason);
     const applyOverride = (name: string, partial: Record<string, unknown>): void =>
       this.applyOverride(name, partial);
-    const calls = new BackendCalls(
+    const factory =
       opts.backendFactory ??
-        ((spec) =>
-          createBackend(spec, this.config, {
-            warn: (msg) => this.log.warn({ event: 'auth_config' }, msg),
-            now: () => this.clock.now(),
-          })),
+      ((spec: AuthSpec) =>
+        createBackend(spec, this.config, {
+          warn: (msg) => this.log.warn({ event: 'auth_config' }, msg),
+          now: () => this.clock.now(),
+        }));
+    // Backends are built on first use, after the composition root has set the observer.
+    const calls = new BackendCalls(
+      (spec) =>
+        this.observer?.backendCall ? timedBackend(factory(spec), spec, this.observer) : factory(spec),
       this.clock,
       store,
     );
@@ -153,7 +159,33 @@ export class Sessions implements SessionManager, SessionHost {
   }
 
   open(req: ClientRequest): Promise<Decision> {
-    return this.admission.open(req);
+    const o = this.observer;
+    if (o?.decided === undefined) return this.admission.open(req);
+    return this.admission.open(req).then((d) => {
+      let fresh = false;
+      if (d.allow) {
+        const s = d.session as ManagedSession;
+        fresh = !s.observed;
+        s.observed = true;
+      }
+      this.notify(() => o.decided?.(req, d, fresh));
+      return d;
+    });
+  }
+
+  /** Runs an observer hook; a throwing observer is logged, never felt by the client. */
+  private notify(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.warn({ event: 'observer_failed', err: errName(err) }, 'session observer threw');
+    }
+  }
+
+  /** SessionHost: admission joined a backend call in flight. */
+  coalesced(): void {
+    const o = this.observer;
+    if (o?.coalesced) this.notify(() => o.coalesced?.());
   }
 
   /** Sends update_session now and applies the answer; never throws. */
@@ -208,6 +240,8 @@ export class Sessions implements SessionManager, SessionHost {
 
   /** The manager ends a session: close it, then let the adapter drop the client (§5.3). */
   private kill(s: ManagedSession, reason: CloseReason): void {
+    const o = this.observer;
+    if (o?.killed && !s.closed) this.notify(() => o.killed?.(s, reason));
     this.closeSession(s, reason);
     s.runKillers(reason, (err) =>
       this.log.warn(
@@ -240,6 +274,8 @@ export class Sessions implements SessionManager, SessionHost {
       },
       'session closed',
     );
+    const o = this.observer;
+    if (o?.closed) this.notify(() => o.closed?.(s, reason, closedAt));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -277,6 +313,29 @@ export class Sessions implements SessionManager, SessionHost {
     const sessions = this.store.byName(name);
     for (const s of sessions) void this.rechecks.recheck(s);
     return sessions.length;
+  }
+
+  /**
+   * `POST /api/bans` (the admin UI's ban button): bans the session's identity for `seconds`
+   * on this origin and the shared store, then closes it as `kicked`. False when unknown.
+   */
+  ban(id: string, seconds: number): boolean {
+    const s = this.store.get(id);
+    if (s === undefined) return false;
+    const now = this.clock.now();
+    this.enforcement.remember({
+      idKey: s.idKey,
+      until: now + seconds * 1000,
+      reason: 'admin_ban',
+      ban: true,
+      name: s.name,
+      ...(s.userId !== undefined ? { userId: s.userId } : {}),
+      tokenHash: s.tokenHash,
+      createdAt: now,
+    });
+    this.log.info({ event: 'ban_set', ...s.logFields(), seconds }, 'identity banned by an operator');
+    this.kill(s, 'kicked');
+    return true;
   }
 
   /** `DELETE /api/bans/{key}`: the only way to lift a denial or ban early (AUTH-SPEC §4.5). */
@@ -342,4 +401,28 @@ export class Sessions implements SessionManager, SessionHost {
       if (!this.stopped) this.armSweep();
     }, SWEEP_MS);
   }
+}
+
+/** Wraps a backend so that each call's latency and outcome reach the observer. */
+function timedBackend(backend: AuthBackend, spec: AuthSpec, observer: SessionObserver): AuthBackend {
+  const deadlineMs = Math.max(1, spec.timeoutSec) * 1000;
+  return {
+    check(req, ctx) {
+      const t0 = performance.now();
+      const report = (outcome: string): void => {
+        const ms = performance.now() - t0;
+        try {
+          observer.backendCall?.(spec, req.request_type, ms >= deadlineMs ? 'timeout' : outcome, ms / 1000);
+        } catch {
+          // Metrics never decide a session.
+        }
+      };
+      const p = backend.check(req, ctx);
+      p.then(
+        (d) => report(d.kind === 'unavailable' && d.reason === 'timeout' ? 'timeout' : d.kind),
+        () => report('error'),
+      );
+      return p;
+    },
+  };
 }

@@ -17,7 +17,7 @@ import { tokenHash } from '../core/secrets.js';
 import type { TimerHandle } from '../clock.js';
 import type { HistoryRow } from './history.js';
 import { ownString } from './identity.js';
-import type { ClientRequest, Session } from './types.js';
+import type { ClientRequest, Decision, Session } from './types.js';
 
 /** Header values many sessions repeat (User-Agent, Host, Referer), kept once each. */
 const sharedValues = new Map<string, string>();
@@ -43,6 +43,24 @@ function shared(v: string | undefined): string | undefined {
 export interface SessionHost {
   touchSession(s: ManagedSession): void;
   closeSession(s: ManagedSession, reason: CloseReason): void;
+  /** Admission joined a backend call already in flight for the identity (single-flight). */
+  coalesced?(): void;
+}
+
+/**
+ * Optional hooks for metrics and lifecycle events (src/metrics, src/events). The manager
+ * calls them after its own work is done and never lets one throw into a client's admission;
+ * without an observer each hook site costs one property check.
+ */
+export interface SessionObserver {
+  /** `open()` answered; `fresh` is true when the answer granted a session that did not exist before. */
+  decided?(req: ClientRequest, decision: Decision, fresh: boolean): void;
+  closed?(s: ManagedSession, reason: CloseReason, closedAt: number): void;
+  /** The manager (not the client) ended the session: kick, ban, re-check denied, shutdown. */
+  killed?(s: ManagedSession, reason: CloseReason): void;
+  /** A backend call settled: `outcome` is the decision kind, or `timeout` / `error`. */
+  backendCall?(spec: AuthSpec, requestType: string, outcome: string, seconds: number): void;
+  coalesced?(): void;
 }
 
 /** What the backend (or the local policy) granted: the values limits and re-checks read. */
@@ -109,6 +127,8 @@ export class ManagedSession implements Session {
   nextCheckAt: number;
   checking = false;
   closed = false;
+  /** An observer has been told this session opened (HLS requests reuse one session). */
+  observed = false;
   closeReason: CloseReason | undefined;
   /** Set when the manager (not the adapter) ended the session; late onKill registrations still fire. */
   killReason: CloseReason | undefined;

@@ -115,6 +115,11 @@ export class Stream {
     return this.input?.state ?? (this.acceptsPublish ? 'waiting_for_publisher' : 'stopped');
   }
 
+  /** How often the pulled input's ffmpeg was restarted (for `/metrics`); 0 for published streams. */
+  get inputRestarts(): number {
+    return this.input?.restarts ?? 0;
+  }
+
   /** Whether the stream serves play over a protocol (AUTH-SPEC §8.2; everything is allowed by default). */
   allows(proto: Proto): boolean {
     return protocolAllowed(this.config.protocols, proto);

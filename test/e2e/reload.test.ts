@@ -54,9 +54,9 @@ test(
       writeFileSync(file, readFileSync(file, 'utf8') + '\nstream broken {\n');
       const r = await fetch(`http://127.0.0.1:${http}/api/config/reload`, { method: 'POST' });
       assert.equal(r.status, 400);
-      const body = (await r.json()) as { error: string; message: string };
-      assert.equal(body.error, 'config_invalid');
-      assert.match(body.message, /streamgate\.conf:\d+:\d+: /);
+      const body = (await r.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, 'config_invalid');
+      assert.match(body.error.message, /streamgate\.conf:\d+:\d+: /);
       assert.deepEqual(await streamNames(http), ['demo']);
     } finally {
       await server.stop();

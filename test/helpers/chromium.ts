@@ -30,14 +30,20 @@ window.startHls = (url) => {
 };
 </script></body></html>`;
 
-/** Headless Chromium that can reach loopback only; close the returned context when done. */
-export async function launchChromium(): Promise<BrowserContext> {
+/**
+ * Headless Chromium that can reach loopback only; close the returned context when done.
+ * `httpCredentials` answers Basic auth challenges (an admin logged in with edit_auth).
+ */
+export async function launchChromium(
+  options: { httpCredentials?: { username: string; password: string } } = {},
+): Promise<BrowserContext> {
   const { chromium } = await import('playwright-core');
   const userDir = mkdtempSync(join(tmpdir(), 'chromium-udd-'));
   const ctx = await chromium.launchPersistentContext(userDir, {
     executablePath: CHROMIUM,
     headless: true,
     timeout: 60_000,
+    ...(options.httpCredentials ? { httpCredentials: options.httpCredentials } : {}),
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',

@@ -83,7 +83,7 @@ test('§12.28: POST /api/sessions/reauth?name= with 3 sessions -> estimated_coun
   assert.equal(h.backend.updates.length, 3);
   assert.deepEqual(await call('POST', '/api/sessions/reauth?name=nope'), {
     status: 404,
-    body: { error: 'stream_not_found' },
+    body: { error: { code: 'stream_not_found', message: 'no stream nope' } },
   });
   assert.equal((await call('POST', '/api/sessions/reauth')).status, 400);
 });

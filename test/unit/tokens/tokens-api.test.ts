@@ -67,7 +67,9 @@ test('POST /api/tokens → 405 when admin view is disabled (config or environmen
   const envOff = new AdminView({ env: { STREAMER_ADMIN_VIEW_DISABLED: 'true' } });
   const r = await (await api(t, envOff, { adminViewDisabled: false }))('{"kind":"admin"}');
   assert.equal(r.status, 405);
-  assert.deepEqual(r.body, { error: 'admin_view_disabled' });
+  assert.deepEqual(r.body, {
+    error: { code: 'admin_view_disabled', message: 'admin view tokens are disabled' },
+  });
 });
 
 test('POST /api/tokens → 413 for a body over request_body_bytes, declared or streamed', async (t) => {
@@ -76,7 +78,7 @@ test('POST /api/tokens → 413 for a body over request_body_bytes, declared or s
   const padded = JSON.stringify({ kind: 'admin', pad: 'x'.repeat(100) });
   const r = await call(padded);
   assert.equal(r.status, 413);
-  assert.deepEqual(r.body, { error: 'body_too_large' });
+  assert.equal((r.body?.['error'] as { code?: string } | undefined)?.code, 'body_too_large');
   assert.equal((await call(JSON.stringify({ kind: 'admin' }))).status, 200, 'a small body is fine');
 
   // Chunked, so no Content-Length warns the server: the cap holds while reading.
