@@ -17,6 +17,9 @@ import { registerSessionRoutes } from './api/sessions-api.js';
 import { registerTokenRoutes } from './api/tokens-api.js';
 import { createSessionCore, type SessionCore } from './sessions/index.js';
 import { AdminView } from './tokens/admin-view.js';
+import { createSqlServer, type SqlServer } from './sql/server.js';
+import { historyPath } from './sessions/history.js';
+import { packageVersion } from './package-info.js';
 
 export interface RunningServer {
   core: Core;
@@ -73,13 +76,26 @@ export async function startServer(
   const http: HttpFront | undefined = config.http
     ? createHttpFront(config.http, router, { config: () => config, log })
     : undefined;
+  // AUTH-SPEC §9.2: the read-only SQL statistics endpoint, only when `mysql` is configured.
+  const sql: SqlServer | undefined = config.mysql
+    ? createSqlServer({
+        listen: config.mysql,
+        config: () => config,
+        log,
+        sessions: sessionCore.manager,
+        registry,
+        serverVersion: `8.0.0-streamgate-${packageVersion()}`,
+        historyPath: ((p) => (p === ':memory:' ? null : p))(historyPath(config.history)),
+      })
+    : undefined;
 
   registry.start();
   try {
     if (http) await http.start();
     for (const a of adapters) await a.start();
+    if (sql) await sql.start();
   } catch (err) {
-    await Promise.allSettled([http?.stop(), ...adapters.map((a) => a.stop()), registry.stop()]);
+    await Promise.allSettled([http?.stop(), ...adapters.map((a) => a.stop()), sql?.stop(), registry.stop()]);
     sessionCore.close();
     throw err;
   }
@@ -94,11 +110,13 @@ export async function startServer(
         const addr = a.address();
         if (addr) out[a.name] = addr;
       }
+      const s = sql?.address();
+      if (s) out['mysql'] = s;
       return out;
     },
     reload,
     async stop() {
-      await Promise.allSettled([http?.stop(), ...adapters.map((a) => a.stop())]);
+      await Promise.allSettled([http?.stop(), ...adapters.map((a) => a.stop()), sql?.stop()]);
       sessionCore.closeAll('server_shutdown');
       await registry.stop();
       sessionCore.close();

@@ -1,0 +1,132 @@
+/**
+ * Runs queries in a worker thread (query-worker.ts), one at a time in arrival order, each under
+ * a deadline. better-sqlite3 cannot interrupt a statement, so a query over its deadline ends
+ * by terminating the thread; the next query starts a fresh one. A worker that fails to start
+ * or dies fails only the query it was running.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { QueryRequest, QueryResult } from './executor.js';
+import { ER, sqlError } from './wire/machine.js';
+
+interface Job {
+  req: QueryRequest;
+  timeoutMs: number;
+  resolve: (r: QueryResult & { timedOut?: boolean }) => void;
+}
+
+/** Under tsx (sources, tests) the worker needs tsx registered first; the build runs plain JS. */
+function spawnWorker(historyPath: string | null): Worker {
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) {
+    const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then(({ register }) => {
+      register();
+      return import(${JSON.stringify(new URL('./query-worker.ts', here).href)});
+    });`;
+    return new Worker(boot, { eval: true, workerData: { historyPath } });
+  }
+  return new Worker(new URL('./query-worker.js', here), { workerData: { historyPath } });
+}
+
+export class QueryRunner {
+  private worker: Worker | undefined;
+  private readonly queue: Job[] = [];
+  private current: { id: number; job: Job; timer: NodeJS.Timeout } | undefined;
+  private nextId = 1;
+  private closed = false;
+
+  constructor(
+    private readonly historyPath: string | null,
+    private readonly log: Logger,
+  ) {}
+
+  run(req: QueryRequest, timeoutMs: number): Promise<QueryResult & { timedOut?: boolean }> {
+    if (this.closed) return Promise.resolve({ ok: false, err: sqlError(ER.INTERNAL, 'server is shutting down') });
+    return new Promise((resolve) => {
+      this.queue.push({ req, timeoutMs, resolve });
+      this.pump();
+    });
+  }
+
+  /** Queries waiting or running. */
+  get pending(): number {
+    return this.queue.length + (this.current ? 1 : 0);
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker) return this.worker;
+    const w = spawnWorker(this.historyPath);
+    w.on('message', (msg: { id: number; result: QueryResult }) => {
+      const cur = this.current;
+      if (!cur || cur.id !== msg.id) return;
+      this.finish(reviveBuffers(msg.result));
+    });
+    w.on('error', (err) => {
+      this.log.error({ err: err.message }, 'SQL query worker failed');
+      this.drop(w, sqlError(ER.INTERNAL, `query worker failed: ${err.message}`));
+    });
+    w.on('exit', () => this.drop(w, sqlError(ER.INTERNAL, 'query worker stopped')));
+    this.worker = w;
+    return w;
+  }
+
+  /** The worker `w` is gone: fail what it was running and let the next query start a new one. */
+  private drop(w: Worker, err: ReturnType<typeof sqlError>): void {
+    if (this.worker !== w) return;
+    this.worker = undefined;
+    if (this.current) this.finish({ ok: false, err });
+  }
+
+  private pump(): void {
+    if (this.current || this.closed) return;
+    const job = this.queue.shift();
+    if (!job) return;
+    const id = this.nextId++;
+    const worker = this.ensureWorker();
+    const timer = setTimeout(() => {
+      if (this.current?.id !== id) return;
+      this.worker = undefined;
+      void worker.terminate();
+      this.finish({
+        ok: false,
+        timedOut: true,
+        err: sqlError(
+          ER.QUERY_TIMEOUT,
+          `Query execution was interrupted, maximum statement execution time exceeded (${job.timeoutMs / 1000} s)`,
+        ),
+      });
+    }, job.timeoutMs);
+    this.current = { id, job, timer };
+    worker.postMessage({ id, req: job.req });
+  }
+
+  private finish(result: QueryResult & { timedOut?: boolean }): void {
+    const cur = this.current;
+    if (!cur) return;
+    clearTimeout(cur.timer);
+    this.current = undefined;
+    cur.job.resolve(result);
+    this.pump();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of this.queue.splice(0)) job.resolve({ ok: false, err: sqlError(ER.INTERNAL, 'server is shutting down') });
+    if (this.current) this.finish({ ok: false, err: sqlError(ER.INTERNAL, 'server is shutting down') });
+    const w = this.worker;
+    this.worker = undefined;
+    if (w) await w.terminate();
+  }
+}
+
+/** Buffers cross the thread boundary as plain Uint8Arrays. */
+function reviveBuffers(r: QueryResult): QueryResult {
+  if (!r.ok) return r;
+  for (const row of r.rows) {
+    for (let i = 0; i < row.length; i++) {
+      const v: unknown = row[i];
+      if (v instanceof Uint8Array && !Buffer.isBuffer(v)) row[i] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    }
+  }
+  return r;
+}
