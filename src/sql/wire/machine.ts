@@ -212,20 +212,32 @@ export class MysqlMachine {
     this.attrs = resp.attrs;
     this.database = resp.database === '' ? undefined : resp.database;
     const plugin = resp.authPlugin ?? NATIVE;
-    if (isKnownPlugin(plugin)) return this.decide(plugin, resp.authResponse, 2);
-    if ((resp.caps & CAP.PLUGIN_AUTH) === 0) {
-      return this.denied('client cannot switch authentication plugin', resp.authResponse.length > 0, 2);
+    const canSwitch = (resp.caps & CAP.PLUGIN_AUTH) !== 0;
+    if (isKnownPlugin(plugin)) {
+      // A client whose own plugin differs from the greeting's (libmariadb with
+      // --default-auth=caching_sha2_password) may send nothing and wait to be asked.
+      const waiting = resp.authResponse.length === 0 && this.o.account.password !== '' && plugin !== NATIVE;
+      if (!waiting || !canSwitch) return this.decide(plugin, resp.authResponse, 2);
+      return this.switchTo(plugin);
     }
+    if (!canSwitch) return this.denied('client cannot switch authentication plugin', resp.authResponse.length > 0, 2);
     // A plugin we do not check (ed25519, dialog, …): ask for mysql_native_password instead.
+    return this.switchTo(NATIVE);
+  }
+
+  private switchPlugin: AuthPlugin = NATIVE;
+
+  private switchTo(plugin: AuthPlugin): MachineEvent[] {
     this.state = 'switch';
-    return [{ type: 'send', bytes: frame(encodeAuthSwitch(NATIVE, this.o.scramble), 2).bytes }];
+    this.switchPlugin = plugin;
+    return [{ type: 'send', bytes: frame(encodeAuthSwitch(plugin, this.o.scramble), 2).bytes }];
   }
 
   private onSwitchResponse(p: Packet): MachineEvent[] {
     if (p.seq !== 3) {
       return this.fail('protocol_error', sqlError(ER.OUT_OF_ORDER, 'Got packets out of order'), `seq ${p.seq}`, 4);
     }
-    return this.decide(NATIVE, p.payload, 4);
+    return this.decide(this.switchPlugin, p.payload, 4);
   }
 
   private decide(plugin: AuthPlugin, response: Buffer, seq: number): MachineEvent[] {
