@@ -46,7 +46,7 @@ export function mapSqliteError(message: string): SqlError {
   if (/syntax error|incomplete input|unrecognized token/.test(message)) {
     return sqlError(ER.PARSE, `You have an error in your SQL syntax: ${message}`);
   }
-  if (/readonly|read-only/.test(message)) return sqlError(ER.READ_ONLY, message);
+  if (/readonly|read-only|cannot modify/.test(message)) return sqlError(ER.READ_ONLY, message);
   return sqlError(ER.INTERNAL, message);
 }
 

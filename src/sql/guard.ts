@@ -425,12 +425,16 @@ function planSelect(toks: Tok[], ctx: GuardContext): Plan {
           // `flussonic.sessions` → `sessions`: skip the qualifier and its dot.
           while (toks[i + 1]?.k === 'ws') i++;
           i++;
+          while (toks[i + 1]?.k === 'ws') i++;
           break;
         }
         if (lower === 'sessions' || lower === 'streams') live.add(lower);
         out.push(t.k === 'bq' ? sqliteName(t.v) : t.v);
         break;
       }
+      case 'ws':
+        if (out.at(-1) !== ' ') out.push(' ');
+        break;
       default:
         out.push(t.v);
     }
