@@ -9,6 +9,8 @@ import { SqlExecutor, type QueryRequest } from './executor.js';
 const port = parentPort;
 if (!port) throw new Error('query-worker.ts runs as a worker thread');
 const executor = new SqlExecutor((workerData as { historyPath: string | null }).historyPath);
+// The deadline of a query starts when it is handed over, so startup is not charged to it.
+port.postMessage({ ready: true });
 port.on('message', (msg: { id: number; req: QueryRequest }) => {
   let result;
   try {

@@ -30,6 +30,7 @@ function spawnWorker(historyPath: string | null): Worker {
 
 export class QueryRunner {
   private worker: Worker | undefined;
+  private workerReady = false;
   private readonly queue: Job[] = [];
   private current: { id: number; job: Job; timer: NodeJS.Timeout } | undefined;
   private nextId = 1;
@@ -56,7 +57,13 @@ export class QueryRunner {
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
     const w = spawnWorker(this.historyPath);
-    w.on('message', (msg: { id: number; result: QueryResult }) => {
+    this.workerReady = false;
+    w.on('message', (msg: { ready?: true; id: number; result: QueryResult }) => {
+      if (msg.ready) {
+        if (this.worker === w) this.workerReady = true;
+        this.pump();
+        return;
+      }
       const cur = this.current;
       if (!cur || cur.id !== msg.id) return;
       this.finish(reviveBuffers(msg.result));
@@ -73,19 +80,25 @@ export class QueryRunner {
   /** The worker `w` is gone: fail what it was running and let the next query start a new one. */
   private drop(w: Worker, err: ReturnType<typeof sqlError>): void {
     if (this.worker !== w) return;
+    const started = this.workerReady;
     this.worker = undefined;
+    this.workerReady = false;
     if (this.current) this.finish({ ok: false, err });
+    // A worker that died before it was ready (the history file cannot be opened) fails
+    // the waiting queries instead of being restarted in a loop; the next query tries again.
+    else if (!started) for (const job of this.queue.splice(0)) job.resolve({ ok: false, err });
   }
 
   private pump(): void {
-    if (this.current || this.closed) return;
-    const job = this.queue.shift();
-    if (!job) return;
-    const id = this.nextId++;
+    if (this.current || this.closed || this.queue.length === 0) return;
     const worker = this.ensureWorker();
+    if (!this.workerReady) return;
+    const job = this.queue.shift() as Job;
+    const id = this.nextId++;
     const timer = setTimeout(() => {
       if (this.current?.id !== id) return;
       this.worker = undefined;
+      this.workerReady = false;
       void worker.terminate();
       this.finish({
         ok: false,
