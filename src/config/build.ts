@@ -83,7 +83,10 @@ class ConfigBuilder {
     this.auth.checkReferences(this.config.authBackends);
     this.streams.checkReferences();
     if (this.mysqlAt && !this.config.editAuth) {
-      this.chk.err(this.mysqlAt, "'mysql' needs 'edit_auth USER PASSWORD;': the SQL endpoint logs in with that account");
+      this.chk.err(
+        this.mysqlAt,
+        "'mysql' needs 'edit_auth USER PASSWORD;': the SQL endpoint logs in with that account",
+      );
     }
     return this.config;
   }

@@ -95,7 +95,9 @@ export class SqlExecutor {
   private registerFunctions(): void {
     const db = this.db;
     const det = { deterministic: true, varargs: false } as const;
-    db.function('from_unixtime', { deterministic: true, varargs: true }, (sec, fmt) => fromUnixtime(sec as never, fmt as never));
+    db.function('from_unixtime', { deterministic: true, varargs: true }, (sec, fmt) =>
+      fromUnixtime(sec as never, fmt as never),
+    );
     db.function('unix_timestamp', { varargs: true }, (v) => unixTimestamp(Date.now(), v as never));
     db.function('date_format', det, (v, f) => dateFormat(v as never, f as never));
     for (const p of ['hour', 'minute', 'second', 'day', 'month', 'year'] as const) {
@@ -125,9 +127,13 @@ export class SqlExecutor {
       return { ok: false, err: mapSqliteError((err as Error).message) };
     }
     if (!stmt.readonly) {
-      return { ok: false, err: sqlError(ER.READ_ONLY, "streamgate's SQL endpoint is read-only; this statement would write") };
+      return {
+        ok: false,
+        err: sqlError(ER.READ_ONLY, "streamgate's SQL endpoint is read-only; this statement would write"),
+      };
     }
-    if (!stmt.reader) return { ok: false, err: sqlError(ER.READ_ONLY, 'only statements that return rows run here') };
+    if (!stmt.reader)
+      return { ok: false, err: sqlError(ER.READ_ONLY, 'only statements that return rows run here') };
     try {
       return this.collect(stmt, req.maxRows, req.maxBytes);
     } catch (err) {
@@ -149,7 +155,10 @@ export class SqlExecutor {
         return {
           ok: false,
           limit: 'sql_max_rows',
-          err: sqlError(ER.TOO_BIG_SELECT, `The result has more than ${maxRows} rows; add a LIMIT or aggregate`),
+          err: sqlError(
+            ER.TOO_BIG_SELECT,
+            `The result has more than ${maxRows} rows; add a LIMIT or aggregate`,
+          ),
         };
       }
       const row: Cell[] = [];
@@ -180,14 +189,23 @@ export class SqlExecutor {
         if (!fixed[i]) {
           const prev = kinds[i];
           if (prev === undefined) kinds[i] = kind;
-          else if (prev !== kind) kinds[i] = prev === TYPE.LONGLONG && kind === TYPE.DOUBLE ? TYPE.DOUBLE : prev === TYPE.DOUBLE && kind === TYPE.LONGLONG ? TYPE.DOUBLE : 'mixed';
+          else if (prev !== kind)
+            kinds[i] =
+              prev === TYPE.LONGLONG && kind === TYPE.DOUBLE
+                ? TYPE.DOUBLE
+                : prev === TYPE.DOUBLE && kind === TYPE.LONGLONG
+                  ? TYPE.DOUBLE
+                  : 'mixed';
         }
       }
       if (bytes > maxBytes) {
         return {
           ok: false,
           limit: 'sql_max_result_bytes',
-          err: sqlError(ER.TOO_BIG_SELECT, `The result is larger than ${maxBytes} bytes; add a LIMIT or aggregate`),
+          err: sqlError(
+            ER.TOO_BIG_SELECT,
+            `The result is larger than ${maxBytes} bytes; add a LIMIT or aggregate`,
+          ),
         };
       }
       rows.push(row);

@@ -14,7 +14,15 @@ export function parseDateTime(v: SqlValue): Date | null {
   const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?$/.exec(v.trim());
   if (!m) return null;
   const ms = m[7] ? Number(m[7].padEnd(3, '0').slice(0, 3)) : 0;
-  const t = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0), ms);
+  const t = Date.UTC(
+    Number(m[1]),
+    Number(m[2]) - 1,
+    Number(m[3]),
+    Number(m[4] ?? 0),
+    Number(m[5] ?? 0),
+    Number(m[6] ?? 0),
+    ms,
+  );
   return Number.isNaN(t) ? null : new Date(t);
 }
 
@@ -26,7 +34,20 @@ export function formatDateTime(d: Date): string {
 }
 
 const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
 
 /** MySQL DATE_FORMAT specifiers (the common ones; an unknown `%x` is `x`, as in MySQL). */
 export function formatWith(d: Date, fmt: string): string {
@@ -40,32 +61,75 @@ export function formatWith(d: Date, fmt: string): string {
     const s = fmt[++i] as string;
     const h = d.getUTCHours();
     switch (s) {
-      case 'Y': out += pad(d.getUTCFullYear(), 4); break;
-      case 'y': out += pad(d.getUTCFullYear() % 100); break;
-      case 'm': out += pad(d.getUTCMonth() + 1); break;
-      case 'c': out += String(d.getUTCMonth() + 1); break;
-      case 'd': out += pad(d.getUTCDate()); break;
-      case 'e': out += String(d.getUTCDate()); break;
-      case 'H': out += pad(h); break;
-      case 'k': out += String(h); break;
-      case 'h': case 'I': out += pad(h % 12 === 0 ? 12 : h % 12); break;
-      case 'l': out += String(h % 12 === 0 ? 12 : h % 12); break;
-      case 'i': out += pad(d.getUTCMinutes()); break;
-      case 's': case 'S': out += pad(d.getUTCSeconds()); break;
-      case 'f': out += pad(d.getUTCMilliseconds() * 1000, 6); break;
-      case 'p': out += h < 12 ? 'AM' : 'PM'; break;
-      case 'T': out += `${pad(h)}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`; break;
-      case 'W': out += DAYS[d.getUTCDay()]; break;
-      case 'a': out += (DAYS[d.getUTCDay()] as string).slice(0, 3); break;
-      case 'w': out += String(d.getUTCDay()); break;
-      case 'M': out += MONTHS[d.getUTCMonth()]; break;
-      case 'b': out += (MONTHS[d.getUTCMonth()] as string).slice(0, 3); break;
+      case 'Y':
+        out += pad(d.getUTCFullYear(), 4);
+        break;
+      case 'y':
+        out += pad(d.getUTCFullYear() % 100);
+        break;
+      case 'm':
+        out += pad(d.getUTCMonth() + 1);
+        break;
+      case 'c':
+        out += String(d.getUTCMonth() + 1);
+        break;
+      case 'd':
+        out += pad(d.getUTCDate());
+        break;
+      case 'e':
+        out += String(d.getUTCDate());
+        break;
+      case 'H':
+        out += pad(h);
+        break;
+      case 'k':
+        out += String(h);
+        break;
+      case 'h':
+      case 'I':
+        out += pad(h % 12 === 0 ? 12 : h % 12);
+        break;
+      case 'l':
+        out += String(h % 12 === 0 ? 12 : h % 12);
+        break;
+      case 'i':
+        out += pad(d.getUTCMinutes());
+        break;
+      case 's':
+      case 'S':
+        out += pad(d.getUTCSeconds());
+        break;
+      case 'f':
+        out += pad(d.getUTCMilliseconds() * 1000, 6);
+        break;
+      case 'p':
+        out += h < 12 ? 'AM' : 'PM';
+        break;
+      case 'T':
+        out += `${pad(h)}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+        break;
+      case 'W':
+        out += DAYS[d.getUTCDay()];
+        break;
+      case 'a':
+        out += (DAYS[d.getUTCDay()] as string).slice(0, 3);
+        break;
+      case 'w':
+        out += String(d.getUTCDay());
+        break;
+      case 'M':
+        out += MONTHS[d.getUTCMonth()];
+        break;
+      case 'b':
+        out += (MONTHS[d.getUTCMonth()] as string).slice(0, 3);
+        break;
       case 'j': {
         const start = Date.UTC(d.getUTCFullYear(), 0, 1);
         out += pad(Math.floor((d.getTime() - start) / 86_400_000) + 1, 3);
         break;
       }
-      default: out += s;
+      default:
+        out += s;
     }
   }
   return out;
@@ -100,15 +164,24 @@ export function dateFormat(v: SqlValue, fmt: SqlValue): string | null {
 }
 
 /** HOUR(), MINUTE(), DAY(), MONTH(), YEAR() of a DATETIME text. */
-export function part(which: 'hour' | 'minute' | 'second' | 'day' | 'month' | 'year', v: SqlValue): number | null {
+export function part(
+  which: 'hour' | 'minute' | 'second' | 'day' | 'month' | 'year',
+  v: SqlValue,
+): number | null {
   const d = parseDateTime(v);
   if (!d) return null;
   switch (which) {
-    case 'hour': return d.getUTCHours();
-    case 'minute': return d.getUTCMinutes();
-    case 'second': return d.getUTCSeconds();
-    case 'day': return d.getUTCDate();
-    case 'month': return d.getUTCMonth() + 1;
-    case 'year': return d.getUTCFullYear();
+    case 'hour':
+      return d.getUTCHours();
+    case 'minute':
+      return d.getUTCMinutes();
+    case 'second':
+      return d.getUTCSeconds();
+    case 'day':
+      return d.getUTCDate();
+    case 'month':
+      return d.getUTCMonth() + 1;
+    case 'year':
+      return d.getUTCFullYear();
   }
 }

@@ -64,7 +64,10 @@ export function tokenize(sql: string): Tok[] {
       while (j < n && /\s/.test(sql[j] as string)) j++;
       out.push({ k: 'ws', v: ' ' });
       i = j;
-    } else if (ch === '#' || (ch === '-' && next === '-' && (i + 2 >= n || /\s/.test(sql[i + 2] as string)))) {
+    } else if (
+      ch === '#' ||
+      (ch === '-' && next === '-' && (i + 2 >= n || /\s/.test(sql[i + 2] as string)))
+    ) {
       const end = sql.indexOf('\n', i);
       i = end < 0 ? n : end + 1;
       out.push({ k: 'ws', v: ' ' });
@@ -180,7 +183,8 @@ function likeMatch(pattern: string | undefined, value: string): boolean {
   let re = '';
   for (let i = 0; i < pattern.length; i++) {
     const ch = pattern[i] as string;
-    if (ch === '\\' && i + 1 < pattern.length) re += (pattern[++i] as string).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    if (ch === '\\' && i + 1 < pattern.length)
+      re += (pattern[++i] as string).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     else if (ch === '%') re += '[\\s\\S]*';
     else if (ch === '_') re += '[\\s\\S]';
     else re += ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -238,7 +242,13 @@ export function planQuery(sql: string, ctx: GuardContext): Plan {
   try {
     toks = tokenize(sql);
   } catch (err) {
-    return { kind: 'reply', reply: { kind: 'err', err: sqlError(ER.PARSE, `You have an error in your SQL syntax: ${(err as Error).message}`) } };
+    return {
+      kind: 'reply',
+      reply: {
+        kind: 'err',
+        err: sqlError(ER.PARSE, `You have an error in your SQL syntax: ${(err as Error).message}`),
+      },
+    };
   }
   // One statement: a trailing `;` is fine, anything after it is not.
   const semi = toks.findIndex((t) => t.k === 'punct' && t.v === ';');
@@ -253,8 +263,13 @@ export function planQuery(sql: string, ctx: GuardContext): Plan {
   }
   const words = toks.filter((t) => t.k !== 'ws');
   const first = words[0];
-  if (!first) return { kind: 'reply', reply: { kind: 'err', err: { code: 1065, state: '42000', message: 'Query was empty' } } };
-  const head = first.k === 'word' ? first.v.toUpperCase() : first.k === 'punct' && first.v === '(' ? 'SELECT' : '';
+  if (!first)
+    return {
+      kind: 'reply',
+      reply: { kind: 'err', err: { code: 1065, state: '42000', message: 'Query was empty' } },
+    };
+  const head =
+    first.k === 'word' ? first.v.toUpperCase() : first.k === 'punct' && first.v === '(' ? 'SELECT' : '';
   switch (head) {
     case 'SELECT':
     case 'WITH':
@@ -267,17 +282,28 @@ export function planQuery(sql: string, ctx: GuardContext): Plan {
     case 'EXPLAIN': {
       const w = new Words(words.slice(1));
       const next = w.peek();
-      if (next?.k === 'word' && ['SELECT', 'WITH', 'FORMAT', 'EXTENDED', 'ANALYZE', 'PARTITIONS'].includes(next.v.toUpperCase())) {
+      if (
+        next?.k === 'word' &&
+        ['SELECT', 'WITH', 'FORMAT', 'EXTENDED', 'ANALYZE', 'PARTITIONS'].includes(next.v.toUpperCase())
+      ) {
         return { kind: 'reply', reply: notSupported('EXPLAIN') };
       }
       const t = w.name();
-      if (!t) return { kind: 'reply', reply: { kind: 'err', err: sqlError(ER.PARSE, 'DESCRIBE needs a table name') } };
+      if (!t)
+        return {
+          kind: 'reply',
+          reply: { kind: 'err', err: sqlError(ER.PARSE, 'DESCRIBE needs a table name') },
+        };
       return { kind: 'reply', reply: showColumns(t, w.like(), false) };
     }
     case 'USE': {
       const w = new Words(words.slice(1));
       const t = w.name();
-      if (!t || !w.done) return { kind: 'reply', reply: { kind: 'err', err: sqlError(ER.PARSE, 'USE needs a database name') } };
+      if (!t || !w.done)
+        return {
+          kind: 'reply',
+          reply: { kind: 'err', err: sqlError(ER.PARSE, 'USE needs a database name') },
+        };
       return { kind: 'use', db: t.name };
     }
     case 'SET':
@@ -306,17 +332,33 @@ function unknownTable(name: string): Reply {
 function planShow(w: Words, ctx: GuardContext): Reply {
   const full = w.eat('FULL') !== undefined;
   w.eat('GLOBAL', 'SESSION', 'LOCAL');
-  const what = w.eat('DATABASES', 'SCHEMAS', 'TABLES', 'COLUMNS', 'FIELDS', 'CREATE', 'VARIABLES', 'STATUS', 'WARNINGS', 'ERRORS');
+  const what = w.eat(
+    'DATABASES',
+    'SCHEMAS',
+    'TABLES',
+    'COLUMNS',
+    'FIELDS',
+    'CREATE',
+    'VARIABLES',
+    'STATUS',
+    'WARNINGS',
+    'ERRORS',
+  );
   switch (what) {
     case 'DATABASES':
     case 'SCHEMAS': {
       const like = w.like();
-      return { kind: 'rows', columns: textColumns('Database'), rows: likeMatch(like ?? undefined, SCHEMA) ? [[SCHEMA]] : [] };
+      return {
+        kind: 'rows',
+        columns: textColumns('Database'),
+        rows: likeMatch(like ?? undefined, SCHEMA) ? [[SCHEMA]] : [],
+      };
     }
     case 'TABLES': {
       if (w.eat('FROM', 'IN')) {
         const db = w.name();
-        if (db && !isDb(db.name)) return { kind: 'err', err: sqlError(ER.BAD_DB, `Unknown database '${db.name}'`) };
+        if (db && !isDb(db.name))
+          return { kind: 'err', err: sqlError(ER.BAD_DB, `Unknown database '${db.name}'`) };
       } else if (ctx.database === undefined) {
         return { kind: 'err', err: sqlError(ER.NO_DB, 'No database selected') };
       }
@@ -329,7 +371,8 @@ function planShow(w: Words, ctx: GuardContext): Reply {
     }
     case 'COLUMNS':
     case 'FIELDS': {
-      if (!w.eat('FROM', 'IN')) return { kind: 'err', err: sqlError(ER.PARSE, 'SHOW COLUMNS needs FROM table') };
+      if (!w.eat('FROM', 'IN'))
+        return { kind: 'err', err: sqlError(ER.PARSE, 'SHOW COLUMNS needs FROM table') };
       const t = w.name();
       if (!t) return { kind: 'err', err: sqlError(ER.PARSE, 'SHOW COLUMNS needs FROM table') };
       if (w.eat('FROM', 'IN')) {
@@ -342,10 +385,15 @@ function planShow(w: Words, ctx: GuardContext): Reply {
       if (!w.eat('TABLE')) return notSupported('SHOW CREATE');
       const t = w.name();
       if (!t) return { kind: 'err', err: sqlError(ER.PARSE, 'SHOW CREATE TABLE needs a table name') };
-      if (t.db !== undefined && !isDb(t.db)) return { kind: 'err', err: sqlError(ER.BAD_DB, `Unknown database '${t.db}'`) };
+      if (t.db !== undefined && !isDb(t.db))
+        return { kind: 'err', err: sqlError(ER.BAD_DB, `Unknown database '${t.db}'`) };
       const def = tableDef(t.name);
       if (!def) return unknownTable(t.name);
-      return { kind: 'rows', columns: textColumns('Table', 'Create Table'), rows: [[def.name, createTableText(def)]] };
+      return {
+        kind: 'rows',
+        columns: textColumns('Table', 'Create Table'),
+        rows: [[def.name, createTableText(def)]],
+      };
     }
     case 'VARIABLES': {
       const like = w.like() ?? undefined;
@@ -375,16 +423,32 @@ function planShow(w: Words, ctx: GuardContext): Reply {
   }
 }
 
-function showColumns(t: { db?: string; name: string }, like: string | null | undefined, full: boolean): Reply {
-  if (t.db !== undefined && !isDb(t.db)) return { kind: 'err', err: sqlError(ER.BAD_DB, `Unknown database '${t.db}'`) };
+function showColumns(
+  t: { db?: string; name: string },
+  like: string | null | undefined,
+  full: boolean,
+): Reply {
+  if (t.db !== undefined && !isDb(t.db))
+    return { kind: 'err', err: sqlError(ER.BAD_DB, `Unknown database '${t.db}'`) };
   const def = tableDef(t.name);
   if (!def) return unknownTable(t.name);
   const cols = def.columns.filter((c) => likeMatch(like ?? undefined, c.name));
   const base = ['Field', 'Type', 'Null', 'Key', 'Default', 'Extra'];
-  const columns = textColumns(...(full ? [...base.slice(0, 2), 'Collation', ...base.slice(2), 'Privileges', 'Comment'] : base));
+  const columns = textColumns(
+    ...(full ? [...base.slice(0, 2), 'Collation', ...base.slice(2), 'Privileges', 'Comment'] : base),
+  );
   const rows: Cell[][] = cols.map((c) => {
     const r: Cell[] = [c.name, c.mysql, c.nullable ? 'YES' : 'NO', '', null, ''];
-    return full ? [r[0] ?? null, r[1] ?? null, c.mysql.startsWith('varchar') ? 'utf8mb4_general_ci' : null, ...r.slice(2), 'select', c.comment] : r;
+    return full
+      ? [
+          r[0] ?? null,
+          r[1] ?? null,
+          c.mysql.startsWith('varchar') ? 'utf8mb4_general_ci' : null,
+          ...r.slice(2),
+          'select',
+          c.comment,
+        ]
+      : r;
   });
   return { kind: 'rows', columns, rows };
 }
@@ -408,7 +472,13 @@ function planSelect(toks: Tok[], ctx: GuardContext): Plan {
         const name = t.v.replace(/^@@((global|session|local)\.)?/i, '').toLowerCase();
         const value = ctx.variables[name];
         if (value === undefined) {
-          return { kind: 'reply', reply: { kind: 'err', err: { code: 1193, state: 'HY000', message: `Unknown system variable '${name}'` } } };
+          return {
+            kind: 'reply',
+            reply: {
+              kind: 'err',
+              err: { code: 1193, state: 'HY000', message: `Unknown system variable '${name}'` },
+            },
+          };
         }
         const lit = typeof value === 'number' ? String(value) : sqliteString(value);
         renames.push([lit, t.v]);

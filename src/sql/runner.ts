@@ -42,7 +42,8 @@ export class QueryRunner {
   ) {}
 
   run(req: QueryRequest, timeoutMs: number): Promise<QueryResult & { timedOut?: boolean }> {
-    if (this.closed) return Promise.resolve({ ok: false, err: sqlError(ER.INTERNAL, 'server is shutting down') });
+    if (this.closed)
+      return Promise.resolve({ ok: false, err: sqlError(ER.INTERNAL, 'server is shutting down') });
     return new Promise((resolve) => {
       this.queue.push({ req, timeoutMs, resolve });
       this.pump();
@@ -124,7 +125,8 @@ export class QueryRunner {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.resolve({ ok: false, err: sqlError(ER.INTERNAL, 'server is shutting down') });
+    for (const job of this.queue.splice(0))
+      job.resolve({ ok: false, err: sqlError(ER.INTERNAL, 'server is shutting down') });
     if (this.current) this.finish({ ok: false, err: sqlError(ER.INTERNAL, 'server is shutting down') });
     const w = this.worker;
     this.worker = undefined;
@@ -138,7 +140,8 @@ function reviveBuffers(r: QueryResult): QueryResult {
   for (const row of r.rows) {
     for (let i = 0; i < row.length; i++) {
       const v: unknown = row[i];
-      if (v instanceof Uint8Array && !Buffer.isBuffer(v)) row[i] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+      if (v instanceof Uint8Array && !Buffer.isBuffer(v))
+        row[i] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
     }
   }
   return r;

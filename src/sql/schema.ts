@@ -25,16 +25,17 @@ export interface TableDef {
   columns: readonly ColumnDef[];
 }
 
-const c = (
-  name: string,
-  sqlite: ColumnDef['sqlite'],
-  nullable: boolean,
-  comment: string,
-): ColumnDef => ({
+const c = (name: string, sqlite: ColumnDef['sqlite'], nullable: boolean, comment: string): ColumnDef => ({
   name,
   sqlite,
   mysql:
-    sqlite === 'INTEGER' ? 'bigint(20)' : sqlite === 'REAL' ? 'double' : sqlite === 'DATETIME' ? 'datetime' : 'varchar(255)',
+    sqlite === 'INTEGER'
+      ? 'bigint(20)'
+      : sqlite === 'REAL'
+        ? 'double'
+        : sqlite === 'DATETIME'
+          ? 'datetime'
+          : 'varchar(255)',
   nullable,
   comment,
 });

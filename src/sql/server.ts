@@ -29,7 +29,15 @@ import type { LiveRow } from './executor.js';
 import { QueryRunner } from './runner.js';
 import { declaredType, tableDef } from './schema.js';
 import { TYPE } from './wire/codec.js';
-import { encodeReply, ER, MysqlMachine, sqlError, type Command, type MachineEvent, type Reply } from './wire/machine.js';
+import {
+  encodeReply,
+  ER,
+  MysqlMachine,
+  sqlError,
+  type Command,
+  type MachineEvent,
+  type Reply,
+} from './wire/machine.js';
 
 /** Commands a client may send ahead of their answers before it is closed (clients send one at a time). */
 const MAX_PIPELINED = 32;
@@ -65,7 +73,8 @@ export function createSqlServer(deps: SqlServerDeps): SqlServer {
     log,
     runner,
     variables: () => variables(deps),
-    stats: () => `Uptime: ${Math.floor((Date.now() - startedAt) / 1000)}  Threads: ${open.count}  Questions: ${questions}`,
+    stats: () =>
+      `Uptime: ${Math.floor((Date.now() - startedAt) / 1000)}  Threads: ${open.count}  Questions: ${questions}`,
     countQuestion: () => void questions++,
     open,
   };
@@ -180,7 +189,10 @@ class SqlConn implements TcpClient {
     try {
       fn();
     } catch (err) {
-      this.log.warn({ event: 'protocol_error', err: err instanceof Error ? err.message : String(err) }, 'protocol error; closing connection');
+      this.log.warn(
+        { event: 'protocol_error', err: err instanceof Error ? err.message : String(err) },
+        'protocol error; closing connection',
+      );
       this.close('protocol_error');
     }
   }
@@ -199,14 +211,25 @@ class SqlConn implements TcpClient {
         this.handshakeTimer = undefined;
         this.user = ev.user;
         this.database = ev.database;
-        this.log.info({ event: 'sql_login', user: ev.user, plugin: ev.plugin, client: ev.attrs['program_name'] ?? ev.attrs['_client_name'] }, 'SQL client logged in');
+        this.log.info(
+          {
+            event: 'sql_login',
+            user: ev.user,
+            plugin: ev.plugin,
+            client: ev.attrs['program_name'] ?? ev.attrs['_client_name'],
+          },
+          'SQL client logged in',
+        );
         return;
       case 'auth_failed':
         this.log.warn({ event: 'sql_login_failed', user: ev.user, err: ev.detail }, 'SQL login refused');
         return;
       case 'command':
         if (this.commands.length >= MAX_PIPELINED) {
-          this.log.warn({ event: 'protocol_error', err: 'too many commands ahead of their answers' }, 'closing connection');
+          this.log.warn(
+            { event: 'protocol_error', err: 'too many commands ahead of their answers' },
+            'closing connection',
+          );
           this.close('protocol_error');
           return;
         }
@@ -253,10 +276,19 @@ class SqlConn implements TcpClient {
         return this.query(cmd.sql);
       case 'field_list': {
         const def = tableDef(cmd.table);
-        if (!def) return { kind: 'err', err: sqlError(ER.NO_SUCH_TABLE, `Table '${SCHEMA}.${cmd.table}' doesn't exist`) };
+        if (!def)
+          return {
+            kind: 'err',
+            err: sqlError(ER.NO_SUCH_TABLE, `Table '${SCHEMA}.${cmd.table}' doesn't exist`),
+          };
         return {
           kind: 'fields',
-          columns: def.columns.map((c) => ({ name: c.name, type: declaredType(c.sqlite) ?? TYPE.VAR_STRING, table: def.name, notNull: !c.nullable })),
+          columns: def.columns.map((c) => ({
+            name: c.name,
+            type: declaredType(c.sqlite) ?? TYPE.VAR_STRING,
+            table: def.name,
+            notNull: !c.nullable,
+          })),
         };
       }
       case 'ping':
@@ -280,7 +312,8 @@ class SqlConn implements TcpClient {
   }
 
   private use(db: string): Reply {
-    if (!this.machine.knownDb(db)) return { kind: 'err', err: sqlError(ER.BAD_DB, `Unknown database '${db}'`) };
+    if (!this.machine.knownDb(db))
+      return { kind: 'err', err: sqlError(ER.BAD_DB, `Unknown database '${db}'`) };
     this.database = db;
     return { kind: 'ok' };
   }
@@ -299,7 +332,12 @@ class SqlConn implements TcpClient {
       {
         sql: plan.sql,
         live,
-        ctx: { database: this.database ?? null, user: this.user, connectionId: this.connectionId, version: deps.serverVersion },
+        ctx: {
+          database: this.database ?? null,
+          user: this.user,
+          connectionId: this.connectionId,
+          version: deps.serverVersion,
+        },
         maxRows: limits.sql_max_rows,
         maxBytes: limits.sql_max_result_bytes,
       },
@@ -329,7 +367,12 @@ class SqlConn implements TcpClient {
     if (!this.socket.destroyed && this.socket.writable) this.socket.write(bytes);
   }
 
-  private limitExceeded(limit: LimitName, detail: string, reason: CloseReason, end: 'close' | 'finish' = 'close'): void {
+  private limitExceeded(
+    limit: LimitName,
+    detail: string,
+    reason: CloseReason,
+    end: 'close' | 'finish' = 'close',
+  ): void {
     if (this.closed) return;
     countLimitHit(limit);
     this.log.warn({ event: 'limit_exceeded', limit, err: detail }, 'limit exceeded; closing connection');
@@ -373,19 +416,21 @@ function scramble(): Buffer {
 
 function sessionRows(sessions: SessionManager): LiveRow[] {
   const now = Date.now();
-  return sessions.list().map((s) => [
-    s.id,
-    s.userId ?? null,
-    s.name,
-    s.proto,
-    s.ip,
-    tokenHash(s.token) ?? null,
-    s.bytes,
-    formatDateTime(new Date(s.openedAt)),
-    s.openedAt,
-    Math.floor((now - s.openedAt) / 1000),
-    s.kind,
-  ]);
+  return sessions
+    .list()
+    .map((s) => [
+      s.id,
+      s.userId ?? null,
+      s.name,
+      s.proto,
+      s.ip,
+      tokenHash(s.token) ?? null,
+      s.bytes,
+      formatDateTime(new Date(s.openedAt)),
+      s.openedAt,
+      Math.floor((now - s.openedAt) / 1000),
+      s.kind,
+    ]);
 }
 
 function streamRows(sessions: SessionManager, registry: StreamRegistry): LiveRow[] {
@@ -400,6 +445,13 @@ function streamRows(sessions: SessionManager, registry: StreamRegistry): LiveRow
   return registry.list().map((st) => {
     const url = st.config.inputs[0];
     const c = clients.get(st.name);
-    return [st.name, url === undefined ? null : redactSecrets(url), st.inputState, c?.n ?? 0, c?.bytes ?? 0, st.bus.framesIn];
+    return [
+      st.name,
+      url === undefined ? null : redactSecrets(url),
+      st.inputState,
+      c?.n ?? 0,
+      c?.bytes ?? 0,
+      st.bus.framesIn,
+    ];
   });
 }

@@ -57,9 +57,10 @@ export function checkScramble(
 ): boolean {
   const expected = scrambleResponse(plugin, password, scramble);
   // Clients may append a NUL to the response; a scramble is 20 or 32 bytes.
-  const got = response.length === expected.length + 1 && response[expected.length] === 0
-    ? response.subarray(0, expected.length)
-    : response;
+  const got =
+    response.length === expected.length + 1 && response[expected.length] === 0
+      ? response.subarray(0, expected.length)
+      : response;
   if (got.length !== expected.length) return false;
   return expected.length === 0 || timingSafeEqual(got, expected);
 }

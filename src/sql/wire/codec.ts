@@ -446,7 +446,12 @@ export function encodeRow(cells: readonly Cell[]): Buffer {
  * A whole text result set as framed bytes from sequence number `seq`: column count, column
  * definitions, EOF, rows, EOF. (COM_FIELD_LIST uses `encodeColumn` + EOF directly.)
  */
-export function encodeResultSet(columns: readonly Column[], rows: readonly (readonly Cell[])[], schema: string, seq: number): Buffer {
+export function encodeResultSet(
+  columns: readonly Column[],
+  rows: readonly (readonly Cell[])[],
+  schema: string,
+  seq: number,
+): Buffer {
   const out: Buffer[] = [];
   let s = seq;
   const push = (payload: Buffer): void => {

@@ -84,11 +84,21 @@ export type Reply =
 
 export type MachineEvent =
   | { type: 'send'; bytes: Buffer }
-  | { type: 'authenticated'; user: string; plugin: AuthPlugin; database?: string; attrs: Record<string, string> }
+  | {
+      type: 'authenticated';
+      user: string;
+      plugin: AuthPlugin;
+      database?: string;
+      attrs: Record<string, string>;
+    }
   | { type: 'auth_failed'; user: string; detail: string }
   | { type: 'command'; command: Command }
   /** End the connection once what was sent is flushed. */
-  | { type: 'close'; reason: 'quit' | 'auth_failed' | 'protocol_error' | 'packet_too_large' | 'bad_commands'; detail: string };
+  | {
+      type: 'close';
+      reason: 'quit' | 'auth_failed' | 'protocol_error' | 'packet_too_large' | 'bad_commands';
+      detail: string;
+    };
 
 export interface MachineOptions {
   serverVersion: string;
@@ -150,7 +160,10 @@ export class MysqlMachine {
       // The sequence number of the reply does not matter: the connection ends with it.
       return this.fail(
         'packet_too_large',
-        sqlError(ER.PACKET_TOO_LARGE, `Got a packet bigger than 'max_allowed_packet' bytes (${this.o.maxPacketBytes})`),
+        sqlError(
+          ER.PACKET_TOO_LARGE,
+          `Got a packet bigger than 'max_allowed_packet' bytes (${this.o.maxPacketBytes})`,
+        ),
         err.message,
         1,
       );
@@ -172,7 +185,12 @@ export class MysqlMachine {
       case 'ready':
         return this.onCommand(p);
       default:
-        return this.fail('protocol_error', sqlError(ER.HANDSHAKE, 'Bad handshake'), 'data before the greeting', 1);
+        return this.fail(
+          'protocol_error',
+          sqlError(ER.HANDSHAKE, 'Bad handshake'),
+          'data before the greeting',
+          1,
+        );
     }
   }
 
@@ -191,7 +209,12 @@ export class MysqlMachine {
 
   private onResponse(p: Packet): MachineEvent[] {
     if (p.seq !== 1) {
-      return this.fail('protocol_error', sqlError(ER.OUT_OF_ORDER, 'Got packets out of order'), `seq ${p.seq}`, 2);
+      return this.fail(
+        'protocol_error',
+        sqlError(ER.OUT_OF_ORDER, 'Got packets out of order'),
+        `seq ${p.seq}`,
+        2,
+      );
     }
     if (isSslRequest(p.payload)) {
       return this.fail(
@@ -220,7 +243,8 @@ export class MysqlMachine {
       if (!waiting || !canSwitch) return this.decide(plugin, resp.authResponse, 2);
       return this.switchTo(plugin);
     }
-    if (!canSwitch) return this.denied('client cannot switch authentication plugin', resp.authResponse.length > 0, 2);
+    if (!canSwitch)
+      return this.denied('client cannot switch authentication plugin', resp.authResponse.length > 0, 2);
     // A plugin we do not check (ed25519, dialog, …): ask for mysql_native_password instead.
     return this.switchTo(NATIVE);
   }
@@ -235,7 +259,12 @@ export class MysqlMachine {
 
   private onSwitchResponse(p: Packet): MachineEvent[] {
     if (p.seq !== 3) {
-      return this.fail('protocol_error', sqlError(ER.OUT_OF_ORDER, 'Got packets out of order'), `seq ${p.seq}`, 4);
+      return this.fail(
+        'protocol_error',
+        sqlError(ER.OUT_OF_ORDER, 'Got packets out of order'),
+        `seq ${p.seq}`,
+        4,
+      );
     }
     return this.decide(this.switchPlugin, p.payload, 4);
   }
@@ -256,7 +285,14 @@ export class MysqlMachine {
       s = f.next;
     }
     if (this.database !== undefined && !this.knownDb(this.database)) {
-      events.push(...this.fail('auth_failed', sqlError(ER.BAD_DB, `Unknown database '${this.database}'`), 'unknown database', s));
+      events.push(
+        ...this.fail(
+          'auth_failed',
+          sqlError(ER.BAD_DB, `Unknown database '${this.database}'`),
+          'unknown database',
+          s,
+        ),
+      );
       return events;
     }
     this.state = 'ready';
@@ -285,7 +321,12 @@ export class MysqlMachine {
 
   private onCommand(p: Packet): MachineEvent[] {
     if (p.seq !== 0) {
-      return this.fail('protocol_error', sqlError(ER.OUT_OF_ORDER, 'Got packets out of order'), `seq ${p.seq}`, 1);
+      return this.fail(
+        'protocol_error',
+        sqlError(ER.OUT_OF_ORDER, 'Got packets out of order'),
+        `seq ${p.seq}`,
+        1,
+      );
     }
     const command = parseCommand(p.payload);
     if (command.kind === 'bad' && ++this.badCommands > MAX_BAD_COMMANDS) {

@@ -48,7 +48,11 @@ const valid: { name: string; text: string; check: (c: Config) => void }[] = [
     text: 'mysql; edit_auth a b;',
     check: (c) => assert.deepEqual(c.mysql, { port: 14406 }),
   },
-  { name: 'no mysql directive, no SQL listener', text: 'http 8080;', check: (c) => assert.equal(c.mysql, undefined) },
+  {
+    name: 'no mysql directive, no SQL listener',
+    text: 'http 8080;',
+    check: (c) => assert.equal(c.mysql, undefined),
+  },
   {
     name: 'hostname listener',
     text: 'http localhost:80;',
@@ -388,7 +392,11 @@ type Expected = [line: number, col: number, message: RegExp];
 const invalid: { name: string; text: string; errors: Expected[] }[] = [
   // Syntax
   { name: 'missing ; at EOF', text: 'http 8080', errors: [[1, 10, /missing ';' after '8080'/]] },
-  { name: 'mysql without edit_auth', text: 'http 8080;\nmysql 3306;', errors: [[2, 1, /'mysql' needs 'edit_auth/]] },
+  {
+    name: 'mysql without edit_auth',
+    text: 'http 8080;\nmysql 3306;',
+    errors: [[2, 1, /'mysql' needs 'edit_auth/]],
+  },
   {
     name: 'missing ; before the next directive',
     text: 'http 8080\nrtmp 1935;',

@@ -63,7 +63,11 @@ export class TestMysqlClient {
     const part2 = r.bytes(12);
     const scramble = Buffer.concat([part1, part2]);
     const caps =
-      CAP.LONG_PASSWORD | CAP.PROTOCOL_41 | CAP.SECURE_CONNECTION | CAP.PLUGIN_AUTH | (database ? CAP.CONNECT_WITH_DB : 0);
+      CAP.LONG_PASSWORD |
+      CAP.PROTOCOL_41 |
+      CAP.SECURE_CONNECTION |
+      CAP.PLUGIN_AUTH |
+      (database ? CAP.CONNECT_WITH_DB : 0);
     const head = Buffer.alloc(32);
     head.writeUInt32LE(caps, 0);
     head.writeUInt32LE(1 << 24, 4);
@@ -86,7 +90,9 @@ export class TestMysqlClient {
   }
 
   /** Sends COM_QUERY; resolves with the rows (text cells) or the error. */
-  async query(sql: string): Promise<{ columns: string[]; rows: (string | null)[][] } | { code: number; message: string }> {
+  async query(
+    sql: string,
+  ): Promise<{ columns: string[]; rows: (string | null)[][] } | { code: number; message: string }> {
     this.socket.write(frame(Buffer.concat([Buffer.from([0x03]), Buffer.from(sql)]), 0).bytes);
     const first = await this.packet(20_000);
     if (!first) throw new Error('connection closed');

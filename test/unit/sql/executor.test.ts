@@ -69,7 +69,9 @@ function ok(r: QueryResult): Extract<QueryResult, { ok: true }> {
 }
 
 test('per-user counts and byte totals from the history the server wrote', () => {
-  const r = ok(run('SELECT user_id, COUNT(*), SUM(bytes) FROM sessions_history GROUP BY user_id ORDER BY user_id'));
+  const r = ok(
+    run('SELECT user_id, COUNT(*), SUM(bytes) FROM sessions_history GROUP BY user_id ORDER BY user_id'),
+  );
   assert.deepEqual(r.rows, [
     [null, '1', '7'],
     ['alice', '2', '350'],
@@ -86,7 +88,9 @@ test('per-user counts and byte totals from the history the server wrote', () => 
 });
 
 test('time columns: DATETIME text in UTC, epoch ms, duration; GROUP BY hour and day', () => {
-  const r = ok(run("SELECT opened_at, closed_at, opened_at_ms, duration FROM sessions_history WHERE id = 's1'"));
+  const r = ok(
+    run("SELECT opened_at, closed_at, opened_at_ms, duration FROM sessions_history WHERE id = 's1'"),
+  );
   assert.deepEqual(r.rows[0], ['2026-01-02 10:15:00', '2026-01-02 10:16:30', String(T0), '90']);
   assert.equal(r.columns[0]?.type, TYPE.DATETIME);
   assert.equal(r.columns[2]?.type, TYPE.LONGLONG);
@@ -97,7 +101,9 @@ test('time columns: DATETIME text in UTC, epoch ms, duration; GROUP BY hour and 
   ]);
   assert.equal(byDay.columns[0]?.type, TYPE.DATE);
   const byHour = ok(
-    run("SELECT DATE_FORMAT(opened_at, '%Y-%m-%d %H:00') h, SUM(bytes) FROM sessions_history GROUP BY h ORDER BY h"),
+    run(
+      "SELECT DATE_FORMAT(opened_at, '%Y-%m-%d %H:00') h, SUM(bytes) FROM sessions_history GROUP BY h ORDER BY h",
+    ),
   );
   assert.deepEqual(byHour.rows, [
     ['2026-01-02 10:00', '107'],
@@ -131,7 +137,13 @@ test('a statement that would write is refused even when it gets past the guard',
     "ATTACH ':memory:' AS m",
     'PRAGMA user_version = 3',
   ]) {
-    const r = ex.run({ sql, live: {}, ctx: { database: null, user: '', connectionId: 0, version: '' }, maxRows: 10, maxBytes: 1000 });
+    const r = ex.run({
+      sql,
+      live: {},
+      ctx: { database: null, user: '', connectionId: 0, version: '' },
+      maxRows: 10,
+      maxBytes: 1000,
+    });
     assert.ok(!r.ok, sql);
     assert.equal(r.err.code, 1290, sql);
   }

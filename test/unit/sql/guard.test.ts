@@ -5,7 +5,12 @@ import { planQuery, tokenize, type GuardContext, type Plan } from '../../../src/
 
 const ctx: GuardContext = {
   database: 'flussonic',
-  variables: { version: '8.0.0-streamgate', version_comment: 'streamgate', max_allowed_packet: 1024, autocommit: 1 },
+  variables: {
+    version: '8.0.0-streamgate',
+    version_comment: 'streamgate',
+    max_allowed_packet: 1024,
+    autocommit: 1,
+  },
 };
 
 function err(p: Plan): { code: number; state: string; message: string } {
@@ -56,8 +61,14 @@ test('one statement per query: a second one after ; is refused, a trailing ; is 
 });
 
 test('MySQL strings become SQLite strings: double quotes, backslash escapes, doubled quotes', () => {
-  assert.equal(select(planQuery(`SELECT * FROM streams WHERE name = "a'b"`, ctx)).sql, "SELECT * FROM streams WHERE name = 'a''b'");
-  assert.equal(select(planQuery(String.raw`SELECT 'it\'s', 'x''y', "q\"q"`, ctx)).sql, "SELECT 'it''s', 'x''y', 'q\"q'");
+  assert.equal(
+    select(planQuery(`SELECT * FROM streams WHERE name = "a'b"`, ctx)).sql,
+    "SELECT * FROM streams WHERE name = 'a''b'",
+  );
+  assert.equal(
+    select(planQuery(String.raw`SELECT 'it\'s', 'x''y', "q\"q"`, ctx)).sql,
+    "SELECT 'it''s', 'x''y', 'q\"q'",
+  );
 });
 
 test('@@variables become literals and the column keeps the name the client wrote', () => {
@@ -71,7 +82,12 @@ test('@@variables become literals and the column keeps the name the client wrote
 });
 
 test('flussonic./streamgate. qualifiers are dropped; live tables are found, also backquoted', () => {
-  const p = select(planQuery('SELECT COUNT(*) FROM `flussonic`.`sessions` s JOIN streamgate . streams t ON s.name = t.name', ctx));
+  const p = select(
+    planQuery(
+      'SELECT COUNT(*) FROM `flussonic`.`sessions` s JOIN streamgate . streams t ON s.name = t.name',
+      ctx,
+    ),
+  );
   assert.equal(p.sql, 'SELECT COUNT(*) FROM `sessions` s JOIN streams t ON s.name = t.name');
   assert.deepEqual(p.live.sort(), ['sessions', 'streams']);
   assert.deepEqual(select(planQuery('SELECT * FROM sessions_history', ctx)).live, []);
@@ -88,7 +104,15 @@ test('comments are removed, /*! … */ bodies are kept as MySQL runs them', () =
 });
 
 test('the start-up statements clients send are answered here', () => {
-  for (const sql of ['SET NAMES utf8mb4', 'SET autocommit=1', 'SET SESSION sql_mode = ""', 'BEGIN', 'COMMIT', 'ROLLBACK', 'START TRANSACTION READ ONLY']) {
+  for (const sql of [
+    'SET NAMES utf8mb4',
+    'SET autocommit=1',
+    'SET SESSION sql_mode = ""',
+    'BEGIN',
+    'COMMIT',
+    'ROLLBACK',
+    'START TRANSACTION READ ONLY',
+  ]) {
     assert.deepEqual(planQuery(sql, ctx), { kind: 'reply', reply: { kind: 'ok' } }, sql);
   }
   assert.deepEqual(rows(planQuery('SHOW DATABASES', ctx)), [['flussonic']]);
@@ -99,14 +123,33 @@ test('the start-up statements clients send are answered here', () => {
   assert.equal(err(planQuery('SHOW TABLES FROM mysql', ctx)).code, 1049);
   assert.deepEqual(planQuery('USE `streamgate`', ctx), { kind: 'use', db: 'streamgate' });
   const cols = rows(planQuery('SHOW COLUMNS FROM sessions_history', ctx));
-  for (const c of ['user_id', 'name', 'proto', 'ip', 'bytes', 'opened_at', 'closed_at', 'close_reason', 'token_hash']) {
-    assert.ok(cols.some((r) => r[0] === c), c);
+  for (const c of [
+    'user_id',
+    'name',
+    'proto',
+    'ip',
+    'bytes',
+    'opened_at',
+    'closed_at',
+    'close_reason',
+    'token_hash',
+  ]) {
+    assert.ok(
+      cols.some((r) => r[0] === c),
+      c,
+    );
   }
   assert.ok(!cols.some((r) => r[0] === 'token'), 'never the token');
-  assert.deepEqual(rows(planQuery("SHOW FIELDS FROM flussonic.streams LIKE 'name'", ctx)).map((r) => r[0]), ['name']);
+  assert.deepEqual(
+    rows(planQuery("SHOW FIELDS FROM flussonic.streams LIKE 'name'", ctx)).map((r) => r[0]),
+    ['name'],
+  );
   assert.equal(rows(planQuery('DESCRIBE sessions', ctx)).length > 5, true);
   assert.equal(err(planQuery('DESC nosuch', ctx)).code, 1146);
-  assert.match(String(rows(planQuery('SHOW CREATE TABLE sessions_history', ctx))[0]?.[1]), /CREATE TABLE `sessions_history`/);
+  assert.match(
+    String(rows(planQuery('SHOW CREATE TABLE sessions_history', ctx))[0]?.[1]),
+    /CREATE TABLE `sessions_history`/,
+  );
   assert.deepEqual(rows(planQuery("SHOW VARIABLES LIKE 'version%'", ctx)), [
     ['version', '8.0.0-streamgate'],
     ['version_comment', 'streamgate'],
@@ -117,7 +160,7 @@ test('the start-up statements clients send are answered here', () => {
 });
 
 test('the tokenizer keeps quoted names and strings whole', () => {
-  const t = tokenize("SELECT `a``b`, 'x -- y', \"z # w\" FROM t");
+  const t = tokenize('SELECT `a``b`, \'x -- y\', "z # w" FROM t');
   assert.deepEqual(
     t.filter((x) => x.k !== 'ws').map((x) => [x.k, x.v]),
     [

@@ -39,7 +39,10 @@ const openSession = {
   openedAt: Date.now() - 5000,
   kind: 'play',
 } as unknown as Session;
-const sessions = { list: () => [openSession], open: () => Promise.reject(new Error('unused')) } as SessionManager;
+const sessions = {
+  list: () => [openSession],
+  open: () => Promise.reject(new Error('unused')),
+} as SessionManager;
 const registry = { list: () => [] } as unknown as StreamRegistry;
 
 before(async () => {
@@ -92,13 +95,16 @@ async function loggedIn(): Promise<TestMysqlClient> {
 
 test('login, then history per user and the open sessions (token hashed)', async () => {
   const c = await loggedIn();
-  assert.deepEqual(await c.query('SELECT user_id, COUNT(*), SUM(bytes) FROM sessions_history GROUP BY user_id'), {
-    columns: ['user_id', 'COUNT(*)', 'SUM(bytes)'],
-    rows: [
-      ['alice', '2', '30'],
-      ['bob', '1', '5'],
-    ],
-  });
+  assert.deepEqual(
+    await c.query('SELECT user_id, COUNT(*), SUM(bytes) FROM sessions_history GROUP BY user_id'),
+    {
+      columns: ['user_id', 'COUNT(*)', 'SUM(bytes)'],
+      rows: [
+        ['alice', '2', '30'],
+        ['bob', '1', '5'],
+      ],
+    },
+  );
   const live = await c.query('SELECT * FROM sessions');
   assert.ok('rows' in live);
   assert.equal(live.rows.length, 1);
@@ -111,7 +117,10 @@ test('a write gets a MySQL error and the connection stays usable', async () => {
   const c = await loggedIn();
   const r = await c.query('DELETE FROM sessions_history');
   assert.ok('code' in r && r.code === 1290, JSON.stringify(r));
-  assert.deepEqual(await c.query('SELECT COUNT(*) FROM sessions_history'), { columns: ['COUNT(*)'], rows: [['3']] });
+  assert.deepEqual(await c.query('SELECT COUNT(*) FROM sessions_history'), {
+    columns: ['COUNT(*)'],
+    rows: [['3']],
+  });
   c.close();
 });
 
@@ -131,10 +140,15 @@ test('bad credentials: 1045 and the connection is closed', async () => {
 test('a query over sql_query_timeout is stopped with 3024; the next query runs in a fresh worker', async () => {
   const c = await loggedIn();
   const before = limitHits().get('sql_query_timeout') ?? 0;
-  const r = await c.query('WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT COUNT(*) FROM n');
+  const r = await c.query(
+    'WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT COUNT(*) FROM n',
+  );
   assert.ok('code' in r && r.code === 3024, JSON.stringify(r));
   assert.equal(limitHits().get('sql_query_timeout'), before + 1);
-  assert.deepEqual(await c.query('SELECT COUNT(*) FROM sessions_history'), { columns: ['COUNT(*)'], rows: [['3']] });
+  assert.deepEqual(await c.query('SELECT COUNT(*) FROM sessions_history'), {
+    columns: ['COUNT(*)'],
+    rows: [['3']],
+  });
   c.close();
 });
 

@@ -50,7 +50,8 @@ function machine(password = 's3cret', maxPacketBytes = 1 << 20): MysqlMachine {
 
 const sent = (evs: MachineEvent[]): Buffer =>
   Buffer.concat(evs.flatMap((e) => (e.type === 'send' ? [e.bytes] : [])));
-const errCode = (bytes: Buffer): number | undefined => (bytes[4] === 0xff ? bytes.readUInt16LE(5) : undefined);
+const errCode = (bytes: Buffer): number | undefined =>
+  bytes[4] === 0xff ? bytes.readUInt16LE(5) : undefined;
 const SELECT_1 = { kind: 'rows' as const, columns: [{ name: '1', type: TYPE.LONGLONG }], rows: [['1']] };
 
 /** Replays a capture: every server packet we produce must equal the one the client accepted. */
@@ -132,7 +133,11 @@ test('a wrong password or user gets ERR 1045 / 28000 and the connection ends', (
     const evs = m.receive(bytes);
     const out = sent(evs);
     assert.equal(errCode(out), 1045);
-    assert.ok(out.toString('latin1').includes(`#28000Access denied for user '${user}'@'127.0.0.1' (using password: YES)`));
+    assert.ok(
+      out
+        .toString('latin1')
+        .includes(`#28000Access denied for user '${user}'@'127.0.0.1' (using password: YES)`),
+    );
     assert.ok(evs.some((e) => e.type === 'auth_failed'));
     assert.equal(evs.at(-1)?.type, 'close');
     assert.ok(!m.authenticated);
@@ -166,7 +171,11 @@ test('a packet announced over the limit is refused from its header (ER 1153), no
   const head = Buffer.from([0x01, 0x04, 0x00, 0x01]); // 1025 bytes announced
   const evs = m.receive(head);
   assert.equal(errCode(sent(evs)), 1153);
-  assert.deepEqual(evs.at(-1), { type: 'close', reason: 'packet_too_large', detail: 'packet of 1025 bytes is over the limit' });
+  assert.deepEqual(evs.at(-1), {
+    type: 'close',
+    reason: 'packet_too_large',
+    detail: 'packet of 1025 bytes is over the limit',
+  });
   assert.deepEqual(m.receive(Buffer.alloc(2000)), [], 'nothing more is read');
   const r = new PacketReader(16);
   assert.throws(() => r.push(Buffer.from([0xff, 0xff, 0xff, 0x00])), PacketTooLarge);
@@ -194,11 +203,15 @@ test('unknown commands are answered one by one; a flood of them closes the conne
 
 test('garbage never throws: before or after login, any bytes give events or a clean close', () => {
   fc.assert(
-    fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 6 }), fc.boolean(), (chunks, authed) => {
-      const m = authed ? ready() : machine();
-      if (!authed) m.greeting();
-      for (const c of chunks) m.receive(Buffer.from(c));
-    }),
+    fc.property(
+      fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 6 }),
+      fc.boolean(),
+      (chunks, authed) => {
+        const m = authed ? ready() : machine();
+        if (!authed) m.greeting();
+        for (const c of chunks) m.receive(Buffer.from(c));
+      },
+    ),
     { numRuns: 300, seed: 1 },
   );
 });
