@@ -132,8 +132,9 @@ export class SqlExecutor {
         err: sqlError(ER.READ_ONLY, "streamgate's SQL endpoint is read-only; this statement would write"),
       };
     }
-    if (!stmt.reader)
+    if (!stmt.reader) {
       return { ok: false, err: sqlError(ER.READ_ONLY, 'only statements that return rows run here') };
+    }
     try {
       return this.collect(stmt, req.maxRows, req.maxBytes);
     } catch (err) {
@@ -189,13 +190,14 @@ export class SqlExecutor {
         if (!fixed[i]) {
           const prev = kinds[i];
           if (prev === undefined) kinds[i] = kind;
-          else if (prev !== kind)
+          else if (prev !== kind) {
             kinds[i] =
               prev === TYPE.LONGLONG && kind === TYPE.DOUBLE
                 ? TYPE.DOUBLE
                 : prev === TYPE.DOUBLE && kind === TYPE.LONGLONG
                   ? TYPE.DOUBLE
                   : 'mixed';
+          }
         }
       }
       if (bytes > maxBytes) {

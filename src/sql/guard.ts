@@ -183,9 +183,9 @@ function likeMatch(pattern: string | undefined, value: string): boolean {
   let re = '';
   for (let i = 0; i < pattern.length; i++) {
     const ch = pattern[i] as string;
-    if (ch === '\\' && i + 1 < pattern.length)
+    if (ch === '\\' && i + 1 < pattern.length) {
       re += (pattern[++i] as string).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    else if (ch === '%') re += '[\\s\\S]*';
+    } else if (ch === '%') re += '[\\s\\S]*';
     else if (ch === '_') re += '[\\s\\S]';
     else re += ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   }
@@ -263,11 +263,12 @@ export function planQuery(sql: string, ctx: GuardContext): Plan {
   }
   const words = toks.filter((t) => t.k !== 'ws');
   const first = words[0];
-  if (!first)
+  if (!first) {
     return {
       kind: 'reply',
       reply: { kind: 'err', err: { code: 1065, state: '42000', message: 'Query was empty' } },
     };
+  }
   const head =
     first.k === 'word' ? first.v.toUpperCase() : first.k === 'punct' && first.v === '(' ? 'SELECT' : '';
   switch (head) {
@@ -289,21 +290,23 @@ export function planQuery(sql: string, ctx: GuardContext): Plan {
         return { kind: 'reply', reply: notSupported('EXPLAIN') };
       }
       const t = w.name();
-      if (!t)
+      if (!t) {
         return {
           kind: 'reply',
           reply: { kind: 'err', err: sqlError(ER.PARSE, 'DESCRIBE needs a table name') },
         };
+      }
       return { kind: 'reply', reply: showColumns(t, w.like(), false) };
     }
     case 'USE': {
       const w = new Words(words.slice(1));
       const t = w.name();
-      if (!t || !w.done)
+      if (!t || !w.done) {
         return {
           kind: 'reply',
           reply: { kind: 'err', err: sqlError(ER.PARSE, 'USE needs a database name') },
         };
+      }
       return { kind: 'use', db: t.name };
     }
     case 'SET':
@@ -357,8 +360,9 @@ function planShow(w: Words, ctx: GuardContext): Reply {
     case 'TABLES': {
       if (w.eat('FROM', 'IN')) {
         const db = w.name();
-        if (db && !isDb(db.name))
+        if (db && !isDb(db.name)) {
           return { kind: 'err', err: sqlError(ER.BAD_DB, `Unknown database '${db.name}'`) };
+        }
       } else if (ctx.database === undefined) {
         return { kind: 'err', err: sqlError(ER.NO_DB, 'No database selected') };
       }
@@ -371,8 +375,9 @@ function planShow(w: Words, ctx: GuardContext): Reply {
     }
     case 'COLUMNS':
     case 'FIELDS': {
-      if (!w.eat('FROM', 'IN'))
+      if (!w.eat('FROM', 'IN')) {
         return { kind: 'err', err: sqlError(ER.PARSE, 'SHOW COLUMNS needs FROM table') };
+      }
       const t = w.name();
       if (!t) return { kind: 'err', err: sqlError(ER.PARSE, 'SHOW COLUMNS needs FROM table') };
       if (w.eat('FROM', 'IN')) {
@@ -385,8 +390,9 @@ function planShow(w: Words, ctx: GuardContext): Reply {
       if (!w.eat('TABLE')) return notSupported('SHOW CREATE');
       const t = w.name();
       if (!t) return { kind: 'err', err: sqlError(ER.PARSE, 'SHOW CREATE TABLE needs a table name') };
-      if (t.db !== undefined && !isDb(t.db))
+      if (t.db !== undefined && !isDb(t.db)) {
         return { kind: 'err', err: sqlError(ER.BAD_DB, `Unknown database '${t.db}'`) };
+      }
       const def = tableDef(t.name);
       if (!def) return unknownTable(t.name);
       return {
@@ -428,8 +434,9 @@ function showColumns(
   like: string | null | undefined,
   full: boolean,
 ): Reply {
-  if (t.db !== undefined && !isDb(t.db))
+  if (t.db !== undefined && !isDb(t.db)) {
     return { kind: 'err', err: sqlError(ER.BAD_DB, `Unknown database '${t.db}'`) };
+  }
   const def = tableDef(t.name);
   if (!def) return unknownTable(t.name);
   const cols = def.columns.filter((c) => likeMatch(like ?? undefined, c.name));

@@ -42,8 +42,9 @@ export class QueryRunner {
   ) {}
 
   run(req: QueryRequest, timeoutMs: number): Promise<QueryResult & { timedOut?: boolean }> {
-    if (this.closed)
+    if (this.closed) {
       return Promise.resolve({ ok: false, err: sqlError(ER.INTERNAL, 'server is shutting down') });
+    }
     return new Promise((resolve) => {
       this.queue.push({ req, timeoutMs, resolve });
       this.pump();
@@ -125,8 +126,9 @@ export class QueryRunner {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0))
+    for (const job of this.queue.splice(0)) {
       job.resolve({ ok: false, err: sqlError(ER.INTERNAL, 'server is shutting down') });
+    }
     if (this.current) this.finish({ ok: false, err: sqlError(ER.INTERNAL, 'server is shutting down') });
     const w = this.worker;
     this.worker = undefined;
@@ -140,8 +142,9 @@ function reviveBuffers(r: QueryResult): QueryResult {
   for (const row of r.rows) {
     for (let i = 0; i < row.length; i++) {
       const v: unknown = row[i];
-      if (v instanceof Uint8Array && !Buffer.isBuffer(v))
+      if (v instanceof Uint8Array && !Buffer.isBuffer(v)) {
         row[i] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+      }
     }
   }
   return r;

@@ -276,11 +276,12 @@ class SqlConn implements TcpClient {
         return this.query(cmd.sql);
       case 'field_list': {
         const def = tableDef(cmd.table);
-        if (!def)
+        if (!def) {
           return {
             kind: 'err',
             err: sqlError(ER.NO_SUCH_TABLE, `Table '${SCHEMA}.${cmd.table}' doesn't exist`),
           };
+        }
         return {
           kind: 'fields',
           columns: def.columns.map((c) => ({
@@ -312,8 +313,9 @@ class SqlConn implements TcpClient {
   }
 
   private use(db: string): Reply {
-    if (!this.machine.knownDb(db))
+    if (!this.machine.knownDb(db)) {
       return { kind: 'err', err: sqlError(ER.BAD_DB, `Unknown database '${db}'`) };
+    }
     this.database = db;
     return { kind: 'ok' };
   }

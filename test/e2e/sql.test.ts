@@ -67,7 +67,8 @@ before(async () => {
   // The token names the user: "u-alice-1" → X-UserId alice.
   backend = await startBackend((q) => {
     const user = q.get('token')?.split('-')[1];
-    return { status: 200, headers: user ? { 'X-UserId': user } : {} };
+    const headers: Record<string, string> = user ? { 'X-UserId': user } : {};
+    return { status: 200, headers };
   });
   server = await startStreamgate(
     `edit_auth admin s3cret;
@@ -126,8 +127,9 @@ test(
       if (
         ['alice', 'bob', 'warmup'].every((u) => rows.some((x) => x[0] === u)) &&
         rows.some((x) => x[0] === 'alice' && x[1] === '2')
-      )
+      ) {
         break;
+      }
       await sleep(500);
     }
     const alice = rows.find((x) => x[0] === 'alice');

@@ -243,8 +243,9 @@ export class MysqlMachine {
       if (!waiting || !canSwitch) return this.decide(plugin, resp.authResponse, 2);
       return this.switchTo(plugin);
     }
-    if (!canSwitch)
+    if (!canSwitch) {
       return this.denied('client cannot switch authentication plugin', resp.authResponse.length > 0, 2);
+    }
     // A plugin we do not check (ed25519, dialog, …): ask for mysql_native_password instead.
     return this.switchTo(NATIVE);
   }
