@@ -32,6 +32,9 @@ export type QueryResult =
   | { ok: true; columns: Column[]; rows: Cell[][] }
   | { ok: false; err: SqlError; limit?: 'sql_max_rows' | 'sql_max_result_bytes' };
 
+/** Memory SQLite may allocate in the query process. */
+const SQLITE_HEAP_LIMIT = 512 * 1024 * 1024;
+
 const DATETIME_RE = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -65,6 +68,9 @@ export class SqlExecutor {
     } else {
       this.db = new Database(historyPath, { readonly: true, fileMustExist: true });
     }
+    // A sort or GROUP BY over a huge join must not take the machine's memory: SQLite fails the
+    // query (SQLITE_NOMEM) past this, and the process stays.
+    this.db.pragma(`hard_heap_limit = ${SQLITE_HEAP_LIMIT}`);
     this.registerFunctions();
     for (const t of TABLES) {
       if (t.name === 'sessions_history') continue;

@@ -37,6 +37,8 @@ export type Plan =
       live: ('sessions' | 'streams')[];
       /** Result column names to give back their original spelling: [as SQLite names it, as written]. */
       renames: [string, string][];
+      /** A column that is only a string literal is named by its value, as MySQL names it: [SQLite name, value]. */
+      literals: [string, string][];
     };
 
 type TokKind = 'word' | 'str' | 'bq' | 'num' | 'sysvar' | 'uservar' | 'punct' | 'ws';
@@ -464,6 +466,7 @@ function showColumns(
 function planSelect(toks: Tok[], ctx: GuardContext): Plan {
   const out: string[] = [];
   const renames: [string, string][] = [];
+  const literals: [string, string][] = [];
   const live = new Set<'sessions' | 'streams'>();
   const meaningful = (j: number, step: number): Tok | undefined => {
     for (let k = j + step; k >= 0 && k < toks.length; k += step) if (toks[k]?.k !== 'ws') return toks[k];
@@ -472,9 +475,12 @@ function planSelect(toks: Tok[], ctx: GuardContext): Plan {
   for (let i = 0; i < toks.length; i++) {
     const t = toks[i] as Tok;
     switch (t.k) {
-      case 'str':
-        out.push(sqliteString(t.v));
+      case 'str': {
+        const lit = sqliteString(t.v);
+        literals.push([lit, t.v]);
+        out.push(lit);
         break;
+      }
       case 'sysvar': {
         const name = t.v.replace(/^@@((global|session|local)\.)?/i, '').toLowerCase();
         const value = ctx.variables[name];
@@ -516,5 +522,5 @@ function planSelect(toks: Tok[], ctx: GuardContext): Plan {
         out.push(t.v);
     }
   }
-  return { kind: 'select', sql: out.join('').trim(), live: [...live], renames };
+  return { kind: 'select', sql: out.join('').trim(), live: [...live], renames, literals };
 }

@@ -1,22 +1,26 @@
 /**
- * The query worker thread: one SqlExecutor, one query at a time. It lives in a thread because
- * better-sqlite3 is synchronous and has no interrupt: the only way to stop a query that runs
- * too long is to terminate the thread running it (runner.ts does, and starts a new one).
+ * The query process: one SqlExecutor, one query at a time, spoken to over IPC by runner.ts.
+ * A process rather than a worker thread because better-sqlite3 cannot interrupt a statement
+ * and a thread cannot be stopped while SQLite's C code runs (terminating a worker takes effect
+ * only when JavaScript runs again, which an endless recursive query never does): the runner
+ * stops an overdue query with SIGKILL and starts a new process.
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import { SqlExecutor, type QueryRequest } from './executor.js';
+import { SqlExecutor, type QueryRequest, type QueryResult } from './executor.js';
 
-const port = parentPort;
-if (!port) throw new Error('query-worker.ts runs as a worker thread');
-const executor = new SqlExecutor((workerData as { historyPath: string | null }).historyPath);
+const send = process.send?.bind(process);
+if (!send) throw new Error('query-worker runs as a child process with an IPC channel');
+const historyPath = process.env['STREAMGATE_SQL_HISTORY'] ?? '';
+const executor = new SqlExecutor(historyPath === '' ? null : historyPath);
 // The deadline of a query starts when it is handed over, so startup is not charged to it.
-port.postMessage({ ready: true });
-port.on('message', (msg: { id: number; req: QueryRequest }) => {
-  let result;
+send({ ready: true });
+process.on('message', (msg: { id: number; req: QueryRequest }) => {
+  let result: QueryResult;
   try {
     result = executor.run(msg.req);
   } catch (err) {
     result = { ok: false, err: { code: 1105, state: 'HY000', message: (err as Error).message } };
   }
-  port.postMessage({ id: msg.id, result });
+  send({ id: msg.id, result });
 });
+// The server went away (or closed the channel): so does this process.
+process.on('disconnect', () => process.exit(0));

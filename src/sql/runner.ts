@@ -1,10 +1,12 @@
 /**
- * Runs queries in a worker thread (query-worker.ts), one at a time in arrival order, each under
- * a deadline. better-sqlite3 cannot interrupt a statement, so a query over its deadline ends
- * by terminating the thread; the next query starts a fresh one. A worker that fails to start
- * or dies fails only the query it was running.
+ * Runs queries in a child process (query-worker.ts), one at a time in arrival order, each
+ * under a deadline. better-sqlite3 cannot interrupt a statement, and a worker thread cannot be
+ * stopped while SQLite's C code runs, so a query over its deadline ends with SIGKILL to the
+ * process; the next query starts a fresh one. A process that fails to start or dies fails
+ * only the query it was running.
  */
-import { Worker } from 'node:worker_threads';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { QueryRequest, QueryResult } from './executor.js';
 import { ER, sqlError } from './wire/machine.js';
@@ -15,21 +17,21 @@ interface Job {
   resolve: (r: QueryResult & { timedOut?: boolean }) => void;
 }
 
-/** Under tsx (sources, tests) the worker needs tsx registered first; the build runs plain JS. */
-function spawnWorker(historyPath: string | null): Worker {
+/** Under tsx (sources, tests) the child loads tsx first; the build runs plain JS. */
+function spawnWorker(historyPath: string | null): ChildProcess {
   const here = import.meta.url;
-  if (here.endsWith('.ts')) {
-    const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then(({ register }) => {
-      register();
-      return import(${JSON.stringify(new URL('./query-worker.ts', here).href)});
-    });`;
-    return new Worker(boot, { eval: true, workerData: { historyPath } });
-  }
-  return new Worker(new URL('./query-worker.js', here), { workerData: { historyPath } });
+  const ts = here.endsWith('.ts');
+  return fork(fileURLToPath(new URL(ts ? './query-worker.ts' : './query-worker.js', here)), [], {
+    // An absolute specifier: the server's working directory need not see node_modules.
+    execArgv: ts ? ['--import', import.meta.resolve('tsx')] : [],
+    env: { ...process.env, STREAMGATE_SQL_HISTORY: historyPath ?? '' },
+    serialization: 'advanced',
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
 }
 
 export class QueryRunner {
-  private worker: Worker | undefined;
+  private worker: ChildProcess | undefined;
   private workerReady = false;
   private readonly queue: Job[] = [];
   private current: { id: number; job: Job; timer: NodeJS.Timeout } | undefined;
@@ -56,7 +58,7 @@ export class QueryRunner {
     return this.queue.length + (this.current ? 1 : 0);
   }
 
-  private ensureWorker(): Worker {
+  private ensureWorker(): ChildProcess {
     if (this.worker) return this.worker;
     const w = spawnWorker(this.historyPath);
     this.workerReady = false;
@@ -71,16 +73,19 @@ export class QueryRunner {
       this.finish(reviveBuffers(msg.result));
     });
     w.on('error', (err) => {
-      this.log.error({ err: err.message }, 'SQL query worker failed');
-      this.drop(w, sqlError(ER.INTERNAL, `query worker failed: ${err.message}`));
+      this.log.error({ err: err.message }, 'SQL query process failed');
+      this.drop(w, sqlError(ER.INTERNAL, `query process failed: ${err.message}`));
     });
-    w.on('exit', () => this.drop(w, sqlError(ER.INTERNAL, 'query worker stopped')));
+    w.on('exit', (code, signal) => {
+      if (this.worker === w) this.log.warn({ code, signal }, 'SQL query process exited');
+      this.drop(w, sqlError(ER.INTERNAL, 'query process stopped; see the server log'));
+    });
     this.worker = w;
     return w;
   }
 
   /** The worker `w` is gone: fail what it was running and let the next query start a new one. */
-  private drop(w: Worker, err: ReturnType<typeof sqlError>): void {
+  private drop(w: ChildProcess, err: ReturnType<typeof sqlError>): void {
     if (this.worker !== w) return;
     const started = this.workerReady;
     this.worker = undefined;
@@ -101,7 +106,7 @@ export class QueryRunner {
       if (this.current?.id !== id) return;
       this.worker = undefined;
       this.workerReady = false;
-      void worker.terminate();
+      worker.kill('SIGKILL');
       this.finish({
         ok: false,
         timedOut: true,
@@ -112,7 +117,7 @@ export class QueryRunner {
       });
     }, job.timeoutMs);
     this.current = { id, job, timer };
-    worker.postMessage({ id, req: job.req });
+    worker.send({ id, req: job.req });
   }
 
   private finish(result: QueryResult & { timedOut?: boolean }): void {
@@ -132,11 +137,15 @@ export class QueryRunner {
     if (this.current) this.finish({ ok: false, err: sqlError(ER.INTERNAL, 'server is shutting down') });
     const w = this.worker;
     this.worker = undefined;
-    if (w) await w.terminate();
+    if (w && w.exitCode === null && w.signalCode === null) {
+      const gone = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+      w.kill('SIGKILL');
+      await gone;
+    }
   }
 }
 
-/** Buffers cross the thread boundary as plain Uint8Arrays. */
+/** Buffers cross the process boundary as plain Uint8Arrays. */
 function reviveBuffers(r: QueryResult): QueryResult {
   if (!r.ok) return r;
   for (const row of r.rows) {

@@ -358,7 +358,7 @@ class SqlConn implements TcpClient {
     }
     this.log.debug({ event: 'sql_query', ms, rows: result.rows.length }, 'SQL query');
     const columns = result.columns.map((c) => {
-      let name = c.name;
+      let name = plan.literals.find(([lit]) => lit === c.name)?.[1] ?? c.name;
       for (const [from, to] of plan.renames) name = name.split(from).join(to);
       return { ...c, name };
     });

@@ -4,6 +4,7 @@
  * and hostile clients that cost only their own connection.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,6 +87,12 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** This test process's query-worker children (running or not yet reaped). */
+function queryProcesses(): string[] {
+  const r = spawnSync('ps', ['-o', 'pid=,stat=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter((l) => l.includes('query-worker') && !/^\s*\d+\s+Z/.test(l));
+}
+
 async function loggedIn(): Promise<TestMysqlClient> {
   const c = await TestMysqlClient.open(port);
   const okPacket = await c.login('admin', 'pw', 'flussonic');
@@ -137,7 +144,7 @@ test('bad credentials: 1045 and the connection is closed', async () => {
   }
 });
 
-test('a query over sql_query_timeout is stopped with 3024; the next query runs in a fresh worker', async () => {
+test('a query over sql_query_timeout is stopped with 3024; the next query runs in a fresh process', async () => {
   const c = await loggedIn();
   const before = limitHits().get('sql_query_timeout') ?? 0;
   const r = await c.query(
@@ -145,10 +152,14 @@ test('a query over sql_query_timeout is stopped with 3024; the next query runs i
   );
   assert.ok('code' in r && r.code === 3024, JSON.stringify(r));
   assert.equal(limitHits().get('sql_query_timeout'), before + 1);
+  // The endless query's process was killed, not left spinning in SQLite's C code.
+  for (let i = 0; i < 40 && queryProcesses().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(queryProcesses(), []);
   assert.deepEqual(await c.query('SELECT COUNT(*) FROM sessions_history'), {
     columns: ['COUNT(*)'],
     rows: [['3']],
   });
+  assert.equal(queryProcesses().length, 1, 'a fresh query process');
   c.close();
 });
 
@@ -179,5 +190,10 @@ test('malformed packets and floods close that client only; others keep querying'
   await silent.packet();
   assert.equal(await silent.packet(3000), undefined);
   assert.deepEqual(await honest.query('SELECT 1 AS one'), { columns: ['one'], rows: [['1']] });
+  // Column names as MySQL gives them: a string literal by its value, a variable as written.
+  assert.deepEqual(await honest.query("SELECT 'x', CONCAT('a', 'b'), @@version"), {
+    columns: ['x', "CONCAT('a', 'b')", '@@version'],
+    rows: [['x', 'ab', '8.0.0-streamgate-test']],
+  });
   honest.close();
 });
