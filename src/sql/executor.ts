@@ -1,5 +1,5 @@
 /**
- * Runs guarded SELECTs against SQLite, synchronously, inside the query worker (it is a class
+ * Runs guarded SELECTs against SQLite, synchronously, inside the query process (it is a class
  * of its own so unit tests can drive it without a thread).
  *
  * Its connection opens the history file read-only (`readonly: true`), apart from the

@@ -1,6 +1,6 @@
 /**
  * The MySQL functions statistics queries reach for that SQLite lacks, as plain functions the
- * query worker registers (`db.function`). All times are UTC; a DATETIME is the text
+ * query process registers (`db.function`). All times are UTC; a DATETIME is the text
  * `YYYY-MM-DD HH:MM:SS` the tables carry, which SQLite's own `date()`/`strftime()` read too.
  */
 

@@ -5,7 +5,7 @@
  * session and sits beside the HTTP API in the layers (ARCHITECTURE.md).
  *
  * The pieces: `wire/` (sans-IO protocol), `guard.ts` (what may run, MySQL → SQLite),
- * `runner.ts` + `query-worker.ts` + `executor.ts` (SQLite in a thread under a deadline), and
+ * `runner.ts` + `query-worker.ts` + `executor.ts` (SQLite in a child process under a deadline), and
  * here the TCP shell: the listener's connection caps (`max_connections`,
  * `max_connections_per_ip`), `handshake_timeout` until the client has authenticated, one
  * command answered at a time in arrival order, and the error policy (anything thrown while
