@@ -18,14 +18,14 @@ const noIo = {
  * Above `sessions` sit http/, api/, admin/, the adapters and the composition root.
  */
 const ROOT_MODULES = ['server', 'main', 'adapter', 'client-conn', 'tcp-listener'];
-const UPPER_DIRS = ['sessions', 'http', 'api', 'admin', 'cli'];
+const UPPER_DIRS = ['sessions', 'http', 'api', 'admin', 'cli', 'sql'];
 const LAYERS = {
   media: ['config', 'tokens', 'auth', 'streams', ...UPPER_DIRS],
   config: ['media', 'tokens', 'auth', 'streams', ...UPPER_DIRS],
   tokens: ['media', 'auth', 'streams', ...UPPER_DIRS],
   auth: ['media', 'streams', ...UPPER_DIRS],
   streams: ['tokens', 'auth', ...UPPER_DIRS],
-  sessions: ['media', 'streams', 'http', 'api', 'admin', 'cli'],
+  sessions: ['media', 'streams', 'http', 'api', 'admin', 'cli', 'sql'],
 };
 const layerRules = [
   {
@@ -94,6 +94,22 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [noProtocols] }] },
   },
   ...layerRules,
+  {
+    // The SQL endpoint's wire code (src/sql/wire) is sans-IO like an adapter's; it may use the core vocabulary only.
+    files: ['src/sql/wire/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            noIo,
+            noProtocols,
+            { group: ['../*.js', '../../*', '!../../core'], message: 'src/sql/wire may use src/core only.' },
+          ],
+        },
+      ],
+    },
+  },
   ...PROTOCOLS.flatMap((p) => {
     const others = {
       group: PROTOCOLS.filter((o) => o !== p).map((o) => `**/protocols/${o}/**`),

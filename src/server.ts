@@ -25,6 +25,9 @@ import { eventsObserver, StreamWatcher } from './events/lifecycle.js';
 import { registerExplainRoutes } from './api/explain-api.js';
 import { LiveFeed, registerLiveRoutes } from './api/live-api.js';
 import { registerOpenApiRoute } from './http/openapi.js';
+import { createSqlServer, type SqlServer } from './sql/server.js';
+import { historyPath } from './sessions/history.js';
+import { packageVersion } from './package-info.js';
 
 export interface RunningServer {
   core: Core;
@@ -134,13 +137,26 @@ export async function startServer(
   registerAdminRoutes(router);
 
   const adapters = options.adapters.map((f) => f(core)).filter((a): a is ProtocolAdapter => a !== undefined);
+  // AUTH-SPEC §9.2: the read-only SQL statistics endpoint, only when `mysql` is configured.
+  const sql: SqlServer | undefined = config.mysql
+    ? createSqlServer({
+        listen: config.mysql,
+        config: () => config,
+        log,
+        sessions: sessionCore.manager,
+        registry,
+        serverVersion: `8.0.0-streamgate-${packageVersion()}`,
+        historyPath: ((p) => (p === ':memory:' ? null : p))(historyPath(config.history)),
+      })
+    : undefined;
 
   registry.start();
   try {
     if (http) await http.start();
     for (const a of adapters) await a.start();
+    if (sql) await sql.start();
   } catch (err) {
-    await Promise.allSettled([http?.stop(), ...adapters.map((a) => a.stop()), registry.stop()]);
+    await Promise.allSettled([http?.stop(), ...adapters.map((a) => a.stop()), sql?.stop(), registry.stop()]);
     sessionCore.close();
     live.close();
     watcher.stop();
@@ -158,12 +174,14 @@ export async function startServer(
         const addr = a.address();
         if (addr) out[a.name] = addr;
       }
+      const s = sql?.address();
+      if (s) out['mysql'] = s;
       return out;
     },
     reload,
     async stop() {
       live.close();
-      await Promise.allSettled([http?.stop(), ...adapters.map((a) => a.stop())]);
+      await Promise.allSettled([http?.stop(), ...adapters.map((a) => a.stop()), sql?.stop()]);
       sessionCore.closeAll('server_shutdown');
       await registry.stop();
       // The last session.closed and stream.stopped events get a moment to reach the receiver.

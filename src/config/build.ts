@@ -16,6 +16,8 @@ import { EMBEDDED_CONFIG_FILE, type Config, type FileRoots, type Listen } from '
 export const DEFAULT_HISTORY = 'sqlite://data/history.db';
 export const DEFAULT_HTTP_SESSION_TIMEOUT = 60;
 export const DEFAULT_AUTH_DURATION = 180;
+/** AUTH-SPEC §9.2 (R15): the port of a `mysql;` written without one. */
+export const DEFAULT_MYSQL_PORT = 14406;
 
 /** A config with every default and nothing configured; `base` is where relative paths resolve. */
 export function defaultConfig(source: string, base: string): Config {
@@ -51,6 +53,8 @@ class ConfigBuilder {
   private readonly auth: AuthSpecs;
   private readonly streams: StreamBlocks;
   private readonly seenGlobal = new Map<string, Token>();
+  /** Where `mysql` was written, to point at it when edit_auth is missing. */
+  private mysqlAt: Token | undefined;
 
   constructor(private readonly chk: Checker) {
     // The embedded config has no file; its relative paths mean what they mean to the shell.
@@ -78,6 +82,12 @@ class ConfigBuilder {
     for (const s of stmts) if (!s.broken && !isWord(s, 'file_root')) this.directive(s, authSeen);
     this.auth.checkReferences(this.config.authBackends);
     this.streams.checkReferences();
+    if (this.mysqlAt && !this.config.editAuth) {
+      this.chk.err(
+        this.mysqlAt,
+        "'mysql' needs 'edit_auth USER PASSWORD;': the SQL endpoint logs in with that account",
+      );
+    }
     return this.config;
   }
 
@@ -86,11 +96,22 @@ class ConfigBuilder {
     const args = s.words.slice(1);
     const c = this.config;
     switch (head.quoted ? '' : head.value) {
+      case 'mysql': {
+        // AUTH-SPEC §9.2: the directive turns the SQL endpoint on; `mysql;` alone takes the
+        // default port. Without the directive there is no listener (an open port needs an
+        // account, and the embedded config has none).
+        if (!this.chk.noBlock(s) || !this.chk.arity(s, 0, 1, 'mysql [PORT | HOST:PORT]')) return;
+        const listen = args[0] ? this.listen(args[0]) : { port: DEFAULT_MYSQL_PORT };
+        if (listen && this.once('mysql', head)) {
+          c.mysql = listen;
+          this.mysqlAt = head;
+        }
+        return;
+      }
       case 'http':
       case 'rtmp':
-      case 'rtsp':
-      case 'mysql': {
-        const key = head.value as 'http' | 'rtmp' | 'rtsp' | 'mysql';
+      case 'rtsp': {
+        const key = head.value as 'http' | 'rtmp' | 'rtsp';
         if (!this.chk.noBlock(s) || !this.chk.arity(s, 1, 1, `${key} PORT | ${key} HOST:PORT`)) return;
         const listen = this.listen(args[0] as Token);
         if (listen && this.once(key, head)) c[key] = listen;

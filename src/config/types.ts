@@ -150,7 +150,7 @@ export interface Config {
   http?: Listen;
   rtmp?: Listen;
   rtsp?: Listen;
-  /** `mysql PORT;` (AUTH-SPEC §8.3): SQL statistics listener; parsed, optional to serve. */
+  /** `mysql [PORT];` (AUTH-SPEC §9.2): the SQL statistics listener; off when absent, 14406 without a port. */
   mysql?: Listen;
   editAuth?: { user: string; password: string };
   /** `session_store redis://…`; in memory when absent. */

@@ -101,6 +101,26 @@ export const LIMITS = {
     unit: 'bytes',
     doc: 'memory for cached denials and bans (least recently used entries go first)',
   },
+  sql_query_timeout: {
+    default: 10,
+    unit: 'seconds',
+    doc: 'run time of one query on the MySQL-protocol statistics endpoint; the query is stopped and refused',
+  },
+  sql_max_rows: {
+    default: 100_000,
+    unit: 'count',
+    doc: 'rows one SQL query may return; a larger result is refused, never cut short',
+  },
+  sql_max_result_bytes: {
+    default: 64 * 1024 * 1024,
+    unit: 'bytes',
+    doc: 'size of the values one SQL query may return',
+  },
+  sql_max_packet_bytes: {
+    default: 1024 * 1024,
+    unit: 'bytes',
+    doc: 'one packet from a MySQL client (a query text); a larger one closes that connection',
+  },
 } as const satisfies Record<string, LimitSpec>;
 
 export type LimitName = keyof typeof LIMITS;

@@ -12,6 +12,7 @@ import { codecTargets } from './codecs.fuzz.js';
 import { configTargets } from './config.fuzz.js';
 import { flvTargets } from './flv.fuzz.js';
 import { mpegtsTargets } from './mpegts.fuzz.js';
+import { mysqlTargets } from './mysql.fuzz.js';
 import { rtmpTargets } from './rtmp.fuzz.js';
 import { rtpTargets } from './rtp.fuzz.js';
 import { rtpCodecTargets } from './rtp-codecs.fuzz.js';
@@ -32,6 +33,7 @@ export const targets: readonly FuzzTarget[] = [
   ...codecTargets,
   ...configTargets,
   ...tokenTargets,
+  ...mysqlTargets,
 ];
 
 export function findTarget(name: string): FuzzTarget | undefined {

@@ -47,13 +47,23 @@ const valid: { name: string; text: string; check: (c: Config) => void }[] = [
   },
   {
     name: 'listeners: port, host:port, [ipv6]:port',
-    text: 'http 8080; rtmp 127.0.0.1:1935; rtsp [::1]:8554; mysql 3306;',
+    text: 'http 8080; rtmp 127.0.0.1:1935; rtsp [::1]:8554; mysql 3306; edit_auth a b;',
     check: (c) => {
       assert.deepEqual(c.http, { port: 8080 });
       assert.deepEqual(c.rtmp, { host: '127.0.0.1', port: 1935 });
       assert.deepEqual(c.rtsp, { host: '::1', port: 8554 });
       assert.deepEqual(c.mysql, { port: 3306 });
     },
+  },
+  {
+    name: 'mysql without a port takes the default 14406 (AUTH-SPEC §9.2)',
+    text: 'mysql; edit_auth a b;',
+    check: (c) => assert.deepEqual(c.mysql, { port: 14406 }),
+  },
+  {
+    name: 'no mysql directive, no SQL listener',
+    text: 'http 8080;',
+    check: (c) => assert.equal(c.mysql, undefined),
   },
   {
     name: 'hostname listener',
@@ -404,6 +414,11 @@ const invalid: { name: string; text: string; errors: Expected[] }[] = [
   },
   // Syntax
   { name: 'missing ; at EOF', text: 'http 8080', errors: [[1, 10, /missing ';' after '8080'/]] },
+  {
+    name: 'mysql without edit_auth',
+    text: 'http 8080;\nmysql 3306;',
+    errors: [[2, 1, /'mysql' needs 'edit_auth/]],
+  },
   {
     name: 'missing ; before the next directive',
     text: 'http 8080\nrtmp 1935;',
