@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { Config } from './config/types.js';
 import type { HttpRouter } from './http/router.js';
+import type { MetricsExtension } from './metrics/metrics.js';
 import type { SessionManager } from './sessions/types.js';
 import type { StreamRegistry } from './streams/registry.js';
 
@@ -16,6 +17,8 @@ export interface Core {
   registry: StreamRegistry;
   sessions: SessionManager;
   router: HttpRouter;
+  /** Series an adapter adds to `/metrics`; absent in tests that build a Core by hand. */
+  metrics?: MetricsExtension;
 }
 
 export interface ProtocolAdapter {

@@ -95,6 +95,7 @@ export async function startServer(
     httpConnections: () => http?.connections() ?? 0,
     events: () => sink?.stats,
   });
+  core.metrics = metrics;
   sessionCore.manager.observer = combineObservers(
     metrics,
     eventsObserver({ emit: (type, data) => sink?.emit(type, data) }),

@@ -21,7 +21,8 @@ import {
   streamResourceMatcher,
 } from '../../src/http/playback.js';
 import { decodePathText, type RouteContext } from '../../src/http/router.js';
-import { sendJson, sendText } from '../../src/http/server.js';
+import { sendError, sendJson } from '../../src/http/api.js';
+import { sendText } from '../../src/http/server.js';
 import type { Session } from '../../src/sessions/types.js';
 import { DvrArchive, streamDir, type ArchivedSegment } from './archive.js';
 import { exportMp4, exportTs } from './export.js';
@@ -41,10 +42,15 @@ const METHODS = 'GET, HEAD, OPTIONS';
 const SYNC_MS = 1000;
 /** Segments a time-shifted live playlist lists at once, as a live window does. */
 const TIMESHIFT_WINDOW = 6;
+/**
+ * Archives kept in memory for streams that are not recording here (template names asked for
+ * over HTTP): beyond this the least recently created goes, and is read from disk again if asked.
+ */
+const MAX_IDLE_ARCHIVES = 256;
 /** An EVENT playlist lists at most this many segments (about a day of 2 s segments). */
 const MAX_LISTED = 50_000;
 
-export type DvrCore = Pick<Core, 'registry' | 'sessions' | 'router' | 'log'>;
+export type DvrCore = Pick<Core, 'registry' | 'sessions' | 'router' | 'log' | 'metrics'>;
 
 export interface DvrAdapter extends ProtocolAdapter {
   /** The archive of a stream with `dvr` configured (loaded from disk), for the API and tests. */
@@ -62,6 +68,13 @@ export function createDvrAdapter(core: DvrCore, options: { clock?: Clock } = {})
     if (a === undefined || a.dir !== streamDir(dvr.root, name)) {
       a = new DvrArchive(name, dvr, core.log, () => clock.now());
       archives.set(name, a);
+      if (archives.size > recorders.size + MAX_IDLE_ARCHIVES) {
+        for (const old of archives.keys()) {
+          if (recorders.has(old) || old === name) continue;
+          archives.delete(old);
+          break;
+        }
+      }
     } else {
       a.reconfigure(dvr);
     }
@@ -260,16 +273,44 @@ export function createDvrAdapter(core: DvrCore, options: { clock?: Clock } = {})
     name: 'dvr',
     archive,
     async start() {
-      core.router.add(['GET', 'HEAD', 'OPTIONS'], streamResourceMatcher(DVR_RESOURCE), handle);
+      core.router.add(['GET', 'OPTIONS'], streamResourceMatcher(DVR_RESOURCE), handle);
       core.router.add('GET', apiRoute, async (_req, res, ctx) => {
         const name = ctx.params['name'] ?? '';
         const a = await archive(name);
         if (a === undefined) {
-          sendJson(res, 404, { error: 'dvr_not_enabled' });
+          sendError(res, 404, 'dvr_not_enabled', `stream ${name} has no dvr configured`);
           return;
         }
         sendJson(res, 200, describeArchive(a, core.registry.configFor(name)?.dvr));
       });
+      // One label set per archive in memory: the recording streams plus at most
+      // MAX_IDLE_ARCHIVES others, so a client cannot grow the series.
+      const perArchive = (read: (a: DvrArchive) => number) => (): [Record<string, string>, number][] =>
+        [...archives.values()].map((a) => [{ stream: a.name }, read(a)]);
+      core.metrics?.gauge(
+        'streamgate_dvr_bytes',
+        'Bytes of a stream archive on disk.',
+        ['stream'],
+        perArchive((a) => a.stats().bytes),
+      );
+      core.metrics?.gauge(
+        'streamgate_dvr_segments',
+        'Segments in a stream archive.',
+        ['stream'],
+        perArchive((a) => a.stats().segments),
+      );
+      core.metrics?.counter(
+        'streamgate_dvr_write_errors_total',
+        'Archive segments that could not be written (disk full, unwritable, too slow); live viewing is not affected.',
+        ['stream'],
+        perArchive((a) => a.stats().writeErrors),
+      );
+      core.metrics?.gauge(
+        'streamgate_dvr_failing',
+        '1 while the latest archive write of the stream failed.',
+        ['stream'],
+        perArchive((a) => (a.stats().lastError === undefined ? 0 : 1)),
+      );
       syncRecorders();
       sync = setInterval(syncRecorders, SYNC_MS);
       sync.unref();

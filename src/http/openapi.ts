@@ -140,6 +140,13 @@ export const OPENAPI: Json = {
         responses: { '200': json(ref('Stream')), '404': error('stream_not_found'), ...denied },
       },
     },
+    '/api/streams/{name}/dvr': {
+      get: {
+        summary: 'The DVR archive of a stream: recorded ranges, bytes, oldest and newest, write errors',
+        parameters: [pathParam('name', 'Stream name, e.g. live/cam1')],
+        responses: { '200': json({ type: 'object' }), '404': error('dvr_not_enabled'), ...denied },
+      },
+    },
     '/api/config/reload': {
       post: {
         summary: 'Reload the config file (like SIGHUP)',
@@ -342,6 +349,29 @@ export const OPENAPI: Json = {
         responses: { '204': { description: 'Preflight' } },
       },
     },
+    '/{name}/mono-{seq}.m4s': playbackGet('HLS fMP4 segment (`?container=fmp4`)', 'video/mp4', 'Segment'),
+    '/{name}/init-{seq}.mp4': playbackGet('HLS fMP4 init segment (EXT-X-MAP)', 'video/mp4', 'Init segment'),
+    '/{name}/index-{from}-{duration}.m3u8': playbackGet(
+      'DVR: a time range as a VOD playlist (FROM Unix seconds, DURATION seconds; `now` for EVENT to the live edge)',
+      'application/vnd.apple.mpegurl',
+      'Playlist',
+    ),
+    '/{name}/timeshift_abs-{from}.m3u8': playbackGet(
+      'DVR: live, delayed from FROM',
+      'application/vnd.apple.mpegurl',
+      'Playlist',
+    ),
+    '/{name}/archive-{from}-{duration}.ts': playbackGet('DVR export as MPEG-TS', 'video/mp2t', 'File'),
+    '/{name}/archive-{from}-{duration}.mp4': playbackGet(
+      'DVR export as MP4 (moov first)',
+      'video/mp4',
+      'File',
+    ),
+    '/{name}/dvr-{start}.ts': playbackGet(
+      'DVR archive segment (listed by the archive playlists)',
+      'video/mp2t',
+      'Segment',
+    ),
     '/{name}/mpegts': {
       get: {
         summary: 'HTTP MPEG-TS play',
@@ -369,6 +399,14 @@ export const OPENAPI: Json = {
     },
   },
 };
+
+/** A playback resource: GET (HEAD) gated by the session manager, and its CORS preflight. */
+function playbackGet(summary: string, type: string, what: string): Json {
+  return {
+    get: { summary, description: PLAYBACK_NOTE, security: [], responses: { '200': text(type, what) } },
+    options: { summary: 'CORS preflight', security: [], responses: { '204': { description: 'Preflight' } } },
+  };
+}
 
 export function registerOpenApiRoute(router: HttpRouter): void {
   router.add(

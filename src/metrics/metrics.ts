@@ -171,6 +171,34 @@ export class Metrics implements SessionObserver {
     return c;
   }
 
+  /** See MetricsExtension. */
+  gauge(name: string, help: string, labelNames: string[], read: () => Sample[]): void {
+    new client.Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [labels, value] of read()) this.set(labels, value);
+      },
+    });
+  }
+
+  /** See MetricsExtension; `read` returns the running totals. */
+  counter(name: string, help: string, labelNames: string[], read: () => Sample[]): void {
+    new client.Counter({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [labels, value] of read()) this.inc(labels, value);
+      },
+    });
+  }
+
   decided(req: ClientRequest, d: Decision, fresh: boolean): void {
     if (d.allow) {
       this.child(this.decisions, `d\0${req.kind}\0allow`, {
@@ -591,6 +619,18 @@ export class Metrics implements SessionObserver {
 }
 
 /** Calls every observer's hook in turn. */
+/** One sample of a series an adapter reports: label values and the number. */
+export type Sample = [labels: Record<string, string>, value: number];
+
+/**
+ * What an adapter may add to `/metrics` (the DVR's archive sizes and write errors): series
+ * read at scrape time, so the adapter keeps its own state and pays nothing between scrapes.
+ */
+export interface MetricsExtension {
+  gauge(name: string, help: string, labelNames: string[], read: () => Sample[]): void;
+  counter(name: string, help: string, labelNames: string[], read: () => Sample[]): void;
+}
+
 export function combineObservers(...all: SessionObserver[]): SessionObserver {
   return {
     decided(req, d, fresh) {

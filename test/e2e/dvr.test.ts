@@ -195,6 +195,10 @@ test(
     const info = await dvrInfo('broken/cam');
     assert.ok(info.write_errors > 0, JSON.stringify(info));
     assert.notEqual(info.error, null);
+    const metrics = await (await fetch(url('/metrics'))).text();
+    assert.match(metrics, /streamgate_dvr_write_errors_total\{stream="broken\/cam"\} [1-9]/);
+    assert.match(metrics, /streamgate_dvr_failing\{stream="broken\/cam"\} 1/);
+    assert.match(metrics, /streamgate_dvr_bytes\{stream="live\/cam"\} [1-9]/);
     const played = await ffprobePackets(url('/broken/cam/index.m3u8'), 3);
     assert.equal(played.code, 0, played.stderr);
     assert.ok(played.videoFrames >= 40, `live video frames ${played.videoFrames}`);

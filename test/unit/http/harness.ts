@@ -3,6 +3,7 @@
  * on 127.0.0.1 port 0 with an in-memory history: what the operator-surface tests talk to.
  */
 import type { TestContext } from 'node:test';
+import { createDvrAdapter } from '../../../protocols/dvr/index.js';
 import { createHlsAdapter } from '../../../protocols/hls/index.js';
 import { createMpegtsAdapter } from '../../../protocols/mpegts/index.js';
 import { parseConfig } from '../../../src/config/parse.js';
@@ -31,7 +32,11 @@ export async function startRunning(t: TestContext, text: string): Promise<Runnin
   const { log, lines } = captureLog();
   const server = await startServer(configOf(text), {
     log,
-    adapters: [(core) => createHlsAdapter(core), (core) => createMpegtsAdapter(core)],
+    adapters: [
+      (core) => createHlsAdapter(core),
+      (core) => createMpegtsAdapter(core),
+      (core) => createDvrAdapter(core),
+    ],
   });
   t.after(() => server.stop());
   const base = `http://127.0.0.1:${server.addresses()['http']?.port ?? 0}`;

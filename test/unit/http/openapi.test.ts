@@ -14,7 +14,10 @@ function example(path: string): string {
     .replace('{name}', 'live/cam1')
     .replace('{id}', 'some-id')
     .replace('{key}', 'some-key')
-    .replace('{seq}', '7');
+    .replace('{seq}', '7')
+    .replace('{from}', '1700000000')
+    .replace('{duration}', '60')
+    .replace('{start}', '1700000000123');
 }
 
 const documented = (): [path: string, method: string][] =>
