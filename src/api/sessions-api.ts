@@ -19,7 +19,7 @@ import {
 } from '../http/api.js';
 import type { HistoryFilter, HistoryStore } from '../sessions/history.js';
 import type { Sessions } from '../sessions/manager.js';
-import { isProto } from '../core/proto.js';
+import { isProto, PROTOS } from '../core/proto.js';
 import { DEFAULT_LIMITS, type Limits } from '../core/limits.js';
 
 /** The manager operations these routes use; `Sessions` provides them. */
@@ -67,7 +67,7 @@ export function registerSessionRoutes(
       const p = pageRequest(q);
       const proto = q.get('proto');
       if (proto !== null && !isProto(proto)) {
-        sendError(res, 400, 'bad_proto', 'proto must be rtmp, rtsp, hls or tshttp');
+        sendError(res, 400, 'bad_proto', `proto must be one of ${PROTOS.join(', ')}`);
         return;
       }
       const sessions = manager.list({

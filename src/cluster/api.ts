@@ -6,10 +6,10 @@
  * (src/api/sessions-api.ts) and answer in the same shapes; a worker that does not answer in
  * time is left out, and when the primary does not answer the worker answers for itself.
  */
-import type { ServerResponse } from 'node:http';
-import { isProto } from '../core/proto.js';
+import { isProto, PROTOS } from '../core/proto.js';
 import type { HttpRouter } from '../http/router.js';
 import { pathPattern } from '../http/router.js';
+import { apiRoute, noContent, page, pageRequest, sendError, sendJson } from '../http/api.js';
 import type { Sessions } from '../sessions/manager.js';
 import type { BanEntry } from '../sessions/store.js';
 import type { ApiArg, ApiOp } from './messages.js';
@@ -39,21 +39,6 @@ export function runApiOp(manager: ApiManager, op: ApiOp, arg: ApiArg): unknown {
   }
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-  });
-  res.end(text);
-}
-
-function noContent(res: ServerResponse): void {
-  res.writeHead(204);
-  res.end();
-}
-
 /** `ask` returns every worker's answer, or undefined when the primary did not answer. */
 export function registerClusterSessionRoutes(
   router: HttpRouter,
@@ -63,67 +48,94 @@ export function registerClusterSessionRoutes(
   const all = async (op: ApiOp, arg: ApiArg): Promise<unknown[]> =>
     (await ask(op, arg)) ?? [runApiOp(manager, op, arg)];
 
-  router.add('POST', pathPattern('/api/sessions/reauth'), async (_req, res, ctx) => {
-    const name = ctx.url.searchParams.get('name');
-    if (name === null || name === '') {
-      sendJson(res, 400, { error: 'name_required' });
-      return;
-    }
-    const counts = (await all('reauth', name)).filter((n): n is number => typeof n === 'number');
-    if (counts.length === 0) sendJson(res, 404, { error: 'stream_not_found' });
-    else sendJson(res, 200, { estimated_count: counts.reduce((a, b) => a + b, 0) });
-  });
-
-  router.add('GET', pathPattern('/api/sessions'), async (_req, res, ctx) => {
-    const q = ctx.url.searchParams;
-    const proto = q.get('proto');
-    if (proto !== null && !isProto(proto)) {
-      sendJson(res, 400, { error: 'bad_proto' });
-      return;
-    }
-    const filter: { name?: string; userId?: string; proto?: string } = {};
-    if (q.get('name') !== null) filter.name = q.get('name') as string;
-    if (q.get('user_id') !== null) filter.userId = q.get('user_id') as string;
-    if (proto !== null) filter.proto = proto;
-    const lists = await all('list', filter);
-    sendJson(res, 200, { sessions: lists.flatMap((l) => (Array.isArray(l) ? (l as unknown[]) : [])) });
-  });
-
-  router.add('GET', pathPattern('/api/sessions/{id}'), async (_req, res, ctx) => {
-    const found = (await all('get', ctx.params['id'] ?? '')).find((s) => s !== null && s !== undefined);
-    if (found === undefined) sendJson(res, 404, { error: 'session_not_found' });
-    else sendJson(res, 200, found);
-  });
-
-  router.add('DELETE', pathPattern('/api/sessions/{id}'), async (_req, res, ctx) => {
-    if ((await all('kick', ctx.params['id'] ?? '')).includes(true)) noContent(res);
-    else sendJson(res, 404, { error: 'session_not_found' });
-  });
-
-  router.add('GET', pathPattern('/api/bans'), async (_req, res) => {
-    // Each worker caches the bans it applied; the same identity may be banned in several.
-    const byKey = new Map<string, BanEntry>();
-    for (const list of await all('bans', null)) {
-      for (const b of Array.isArray(list) ? (list as BanEntry[]) : []) {
-        const seen = byKey.get(b.idKey);
-        if (!seen || seen.until < b.until) byKey.set(b.idKey, b);
+  router.add(
+    'POST',
+    pathPattern('/api/sessions/reauth'),
+    apiRoute(async (_req, res, ctx) => {
+      const name = ctx.url.searchParams.get('name');
+      if (name === null || name === '') {
+        sendError(res, 400, 'name_required', 'the name query parameter names the stream');
+        return;
       }
-    }
-    const bans = [...byKey.values()].map((b) => ({
-      id_key: b.idKey,
-      reason: b.reason,
-      ban: b.ban,
-      name: b.name,
-      user_id: b.userId ?? null,
-      token_hash: b.tokenHash ?? null,
-      created_at: b.createdAt,
-      until: b.until,
-    }));
-    sendJson(res, 200, { bans });
-  });
+      const counts = (await all('reauth', name)).filter((n): n is number => typeof n === 'number');
+      if (counts.length === 0) sendError(res, 404, 'stream_not_found', `no stream ${name}`);
+      else sendJson(res, 200, { estimated_count: counts.reduce((a, b) => a + b, 0) });
+    }),
+  );
 
-  router.add('DELETE', pathPattern('/api/bans/{key}'), async (_req, res, ctx) => {
-    if ((await all('unban', ctx.params['key'] ?? '')).includes(true)) noContent(res);
-    else sendJson(res, 404, { error: 'ban_not_found' });
-  });
+  router.add(
+    'GET',
+    pathPattern('/api/sessions'),
+    apiRoute(async (_req, res, ctx) => {
+      const q = ctx.url.searchParams;
+      const p = pageRequest(q);
+      const proto = q.get('proto');
+      if (proto !== null && !isProto(proto)) {
+        sendError(res, 400, 'bad_proto', `proto must be one of ${PROTOS.join(', ')}`);
+        return;
+      }
+      const filter: { name?: string; userId?: string; proto?: string } = {};
+      if (q.get('name') !== null) filter.name = q.get('name') as string;
+      if (q.get('user_id') !== null) filter.userId = q.get('user_id') as string;
+      if (proto !== null) filter.proto = proto;
+      const lists = await all('list', filter);
+      const sessions = lists.flatMap((l) => (Array.isArray(l) ? (l as unknown[]) : []));
+      sendJson(res, 200, page('sessions', sessions, p));
+    }),
+  );
+
+  router.add(
+    'GET',
+    pathPattern('/api/sessions/{id}'),
+    apiRoute(async (_req, res, ctx) => {
+      const found = (await all('get', ctx.params['id'] ?? '')).find((s) => s !== null && s !== undefined);
+      if (found === undefined) sendError(res, 404, 'session_not_found', 'no open session with this id');
+      else sendJson(res, 200, found);
+    }),
+  );
+
+  router.add(
+    'DELETE',
+    pathPattern('/api/sessions/{id}'),
+    apiRoute(async (_req, res, ctx) => {
+      if ((await all('kick', ctx.params['id'] ?? '')).includes(true)) noContent(res);
+      else sendError(res, 404, 'session_not_found', 'no open session with this id');
+    }),
+  );
+
+  router.add(
+    'GET',
+    pathPattern('/api/bans'),
+    apiRoute(async (_req, res, ctx) => {
+      const p = pageRequest(ctx.url.searchParams);
+      // Each worker caches the bans it applied; the same identity may be banned in several.
+      const byKey = new Map<string, BanEntry>();
+      for (const list of await all('bans', null)) {
+        for (const b of Array.isArray(list) ? (list as BanEntry[]) : []) {
+          const seen = byKey.get(b.idKey);
+          if (!seen || seen.until < b.until) byKey.set(b.idKey, b);
+        }
+      }
+      const bans = [...byKey.values()].map((b) => ({
+        id_key: b.idKey,
+        reason: b.reason,
+        ban: b.ban,
+        name: b.name,
+        user_id: b.userId ?? null,
+        token_hash: b.tokenHash ?? null,
+        created_at: b.createdAt,
+        until: b.until,
+      }));
+      sendJson(res, 200, page('bans', bans, p));
+    }),
+  );
+
+  router.add(
+    'DELETE',
+    pathPattern('/api/bans/{key}'),
+    apiRoute(async (_req, res, ctx) => {
+      if ((await all('unban', ctx.params['key'] ?? '')).includes(true)) noContent(res);
+      else sendError(res, 404, 'ban_not_found', 'no ban or cached denial with this identity key');
+    }),
+  );
 }

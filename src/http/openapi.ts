@@ -159,7 +159,7 @@ export const OPENAPI: Json = {
         parameters: [
           query('name', 'Stream name'),
           query('user_id', 'User id'),
-          query('proto', 'rtmp, rtsp, hls or tshttp'),
+          query('proto', 'rtmp, rtsp, hls, tshttp or mp4'),
           ...paging,
         ],
         responses: {
