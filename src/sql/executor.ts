@@ -53,8 +53,14 @@ export function mapSqliteError(message: string): SqlError {
   return sqlError(ER.INTERNAL, message);
 }
 
+const HISTORY_COLUMNS = `id TEXT, user_id TEXT, name TEXT, proto TEXT, ip TEXT, token_hash TEXT,
+  bytes INTEGER, opened_at INTEGER, closed_at INTEGER, close_reason TEXT, user_agent TEXT, referer TEXT`;
+
 export class SqlExecutor {
   private readonly db: Database.Database;
+  private readonly hasHistoryTable: Database.Statement;
+  /** Which table the `sessions_history` view reads: the history file's, or the empty stand-in. */
+  private historyViewOverFile: boolean | undefined;
   private ctx: QueryRequest['ctx'] = { database: null, user: '', connectionId: 0, version: '' };
   private readonly fill: Record<'sessions' | 'streams', (rows: LiveRow[]) => void>;
 
@@ -62,9 +68,7 @@ export class SqlExecutor {
   constructor(historyPath: string | null) {
     if (historyPath === null) {
       this.db = new Database(':memory:');
-      this.db.exec(`CREATE TABLE sessions_history (id TEXT, user_id TEXT, name TEXT, proto TEXT, ip TEXT,
-        token_hash TEXT, bytes INTEGER, opened_at INTEGER, closed_at INTEGER, close_reason TEXT,
-        user_agent TEXT, referer TEXT)`);
+      this.db.exec(`CREATE TABLE sessions_history (${HISTORY_COLUMNS})`);
     } else {
       this.db = new Database(historyPath, { readonly: true, fileMustExist: true });
     }
@@ -77,14 +81,13 @@ export class SqlExecutor {
       const cols = t.columns.map((c) => `"${c.name}" ${c.sqlite}`).join(', ');
       this.db.exec(`CREATE TEMP TABLE "${t.name}" (${cols})`);
     }
-    this.db.exec(`CREATE TEMP VIEW sessions_history AS SELECT
-        id, user_id, name, proto, ip, token_hash, bytes,
-        datetime(opened_at / 1000, 'unixepoch') AS opened_at,
-        datetime(closed_at / 1000, 'unixepoch') AS closed_at,
-        opened_at AS opened_at_ms, closed_at AS closed_at_ms,
-        (closed_at - opened_at) / 1000 AS duration,
-        close_reason, user_agent, referer
-      FROM main.sessions_history`);
+    // The server creates its history table with the first closed session: until then the view
+    // reads an empty stand-in, so a fresh server answers with no rows rather than an error.
+    this.db.exec(`CREATE TEMP TABLE history_not_yet (${HISTORY_COLUMNS})`);
+    this.hasHistoryTable = this.db.prepare(
+      "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'sessions_history'",
+    );
+    this.pointHistoryView();
     const filler = (name: 'sessions' | 'streams'): ((rows: LiveRow[]) => void) => {
       const def = TABLES.find((t) => t.name === name);
       const n = def?.columns.length ?? 0;
@@ -122,7 +125,24 @@ export class SqlExecutor {
     db.function('connection_id', () => this.ctx.connectionId);
   }
 
+  /** (Re)creates the `sessions_history` view over the file's table once it exists. */
+  private pointHistoryView(): void {
+    const overFile = this.hasHistoryTable.get() !== undefined;
+    if (overFile === this.historyViewOverFile) return;
+    this.historyViewOverFile = overFile;
+    this.db.exec('DROP VIEW IF EXISTS temp.sessions_history');
+    this.db.exec(`CREATE TEMP VIEW sessions_history AS SELECT
+        id, user_id, name, proto, ip, token_hash, bytes,
+        datetime(opened_at / 1000, 'unixepoch') AS opened_at,
+        datetime(closed_at / 1000, 'unixepoch') AS closed_at,
+        opened_at AS opened_at_ms, closed_at AS closed_at_ms,
+        (closed_at - opened_at) / 1000 AS duration,
+        close_reason, user_agent, referer
+      FROM ${overFile ? 'main.sessions_history' : 'temp.history_not_yet'}`);
+  }
+
   run(req: QueryRequest): QueryResult {
+    this.pointHistoryView();
     this.ctx = req.ctx;
     let stmt: Database.Statement;
     try {

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { SqliteHistory, type HistoryRow } from '../../../src/sessions/history.js';
 import { SqlExecutor, type QueryRequest, type QueryResult } from '../../../src/sql/executor.js';
 import { planQuery } from '../../../src/sql/guard.js';
@@ -41,6 +42,8 @@ before(() => {
   writer.write(row(2, 'alice', 250, T0 + 3_600_000));
   writer.write(row(3, 'bob', 1000, T0 + 86_400_000));
   writer.write(row(4, null, 7, T0));
+  // Rows are committed once per event-loop turn; the reader must see them now.
+  writer.flush();
   ex = new SqlExecutor(file);
 });
 
@@ -174,4 +177,33 @@ test('SQLite errors come back as the MySQL errors clients know', () => {
 test('MySQL functions clients use: DATABASE(), VERSION(), IF(), NOW()', () => {
   const r = ok(run("SELECT DATABASE(), VERSION(), IF(1 > 0, 'y', 'n'), LENGTH(NOW())"));
   assert.deepEqual(r.rows, [['flussonic', 'v', 'y', '19']]);
+});
+
+test('a fresh history file (no session closed yet) reads as an empty table, then as the table once written', () => {
+  const freshDir = mkdtempSync(join(tmpdir(), 'sg-sql-fresh-'));
+  const freshFile = join(freshDir, 'history.db');
+  new Database(freshFile).close(); // the server creates the file at start, the table with the first row
+  const reader = new SqlExecutor(freshFile);
+  const fresh = new SqliteHistory(`sqlite://${freshFile}`);
+  try {
+    const plan = planQuery('SELECT COUNT(*) FROM sessions_history', { database: 'flussonic', variables: {} });
+    const count = (): unknown => {
+      const r = reader.run({
+        sql: plan.kind === 'select' ? plan.sql : '',
+        live: {},
+        ctx: { database: 'flussonic', user: 'admin', connectionId: 1, version: 'v' },
+        maxRows: 10,
+        maxBytes: 1 << 16,
+      });
+      return ok(r).rows[0]?.[0];
+    };
+    assert.equal(count(), '0');
+    fresh.write(row(9, 'carol', 5, T0));
+    fresh.flush();
+    assert.equal(count(), '1');
+  } finally {
+    reader.close();
+    fresh.close();
+    rmSync(freshDir, { recursive: true, force: true });
+  }
 });
