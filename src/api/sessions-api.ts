@@ -19,6 +19,7 @@ import {
 } from '../http/api.js';
 import type { HistoryFilter, HistoryStore } from '../sessions/history.js';
 import type { Sessions } from '../sessions/manager.js';
+import type { BanEntry } from '../sessions/store.js';
 import { isProto, PROTOS } from '../core/proto.js';
 import { DEFAULT_LIMITS, type Limits } from '../core/limits.js';
 
@@ -35,6 +36,20 @@ export function parseTime(raw: string | null): number | undefined {
   if (raw === null || raw === '') return undefined;
   if (/^\d+$/.test(raw)) return Number(raw);
   return Date.parse(raw);
+}
+
+/** A ban or cached denial as `GET /api/bans` lists it. */
+export function banView(b: BanEntry): Record<string, unknown> {
+  return {
+    id_key: b.idKey,
+    reason: b.reason,
+    ban: b.ban,
+    name: b.name,
+    user_id: b.userId ?? null,
+    token_hash: b.tokenHash ?? null,
+    created_at: b.createdAt,
+    until: b.until,
+  };
 }
 
 export function registerSessionRoutes(
@@ -143,16 +158,7 @@ export function registerSessionRoutes(
     pathPattern('/api/bans'),
     apiRoute((_req, res, ctx) => {
       const p = pageRequest(ctx.url.searchParams);
-      const bans = manager.bans().map((b) => ({
-        id_key: b.idKey,
-        reason: b.reason,
-        ban: b.ban,
-        name: b.name,
-        user_id: b.userId ?? null,
-        token_hash: b.tokenHash ?? null,
-        created_at: b.createdAt,
-        until: b.until,
-      }));
+      const bans = manager.bans().map(banView);
       sendJson(res, 200, page('bans', bans, p));
     }),
   );

@@ -9,6 +9,7 @@
 import { isProto, PROTOS } from '../core/proto.js';
 import type { HttpRouter } from '../http/router.js';
 import { pathPattern } from '../http/router.js';
+import { banView } from '../api/sessions-api.js';
 import { apiRoute, noContent, page, pageRequest, sendError, sendJson } from '../http/api.js';
 import type { Sessions } from '../sessions/manager.js';
 import type { BanEntry } from '../sessions/store.js';
@@ -116,16 +117,7 @@ export function registerClusterSessionRoutes(
           if (!seen || seen.until < b.until) byKey.set(b.idKey, b);
         }
       }
-      const bans = [...byKey.values()].map((b) => ({
-        id_key: b.idKey,
-        reason: b.reason,
-        ban: b.ban,
-        name: b.name,
-        user_id: b.userId ?? null,
-        token_hash: b.tokenHash ?? null,
-        created_at: b.createdAt,
-        until: b.until,
-      }));
+      const bans = [...byKey.values()].map(banView);
       sendJson(res, 200, page('bans', bans, p));
     }),
   );

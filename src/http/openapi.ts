@@ -310,45 +310,9 @@ export const OPENAPI: Json = {
         responses: { '200': text('text/javascript', 'Script') },
       },
     },
-    '/{name}/index.m3u8': {
-      get: {
-        summary: 'HLS playlist',
-        description: PLAYBACK_NOTE,
-        security: [],
-        responses: { '200': text('application/vnd.apple.mpegurl', 'Playlist') },
-      },
-      options: {
-        summary: 'CORS preflight',
-        security: [],
-        responses: { '204': { description: 'Preflight' } },
-      },
-    },
-    '/{name}/mono.m3u8': {
-      get: {
-        summary: 'HLS media playlist',
-        description: PLAYBACK_NOTE,
-        security: [],
-        responses: { '200': text('application/vnd.apple.mpegurl', 'Playlist') },
-      },
-      options: {
-        summary: 'CORS preflight',
-        security: [],
-        responses: { '204': { description: 'Preflight' } },
-      },
-    },
-    '/{name}/mono-{seq}.ts': {
-      get: {
-        summary: 'HLS segment',
-        description: PLAYBACK_NOTE,
-        security: [],
-        responses: { '200': text('video/mp2t', 'Segment') },
-      },
-      options: {
-        summary: 'CORS preflight',
-        security: [],
-        responses: { '204': { description: 'Preflight' } },
-      },
-    },
+    '/{name}/index.m3u8': playbackGet('HLS playlist', 'application/vnd.apple.mpegurl', 'Playlist'),
+    '/{name}/mono.m3u8': playbackGet('HLS media playlist', 'application/vnd.apple.mpegurl', 'Playlist'),
+    '/{name}/mono-{seq}.ts': playbackGet('HLS segment', 'video/mp2t', 'Segment'),
     '/{name}/mono-{seq}.m4s': playbackGet('HLS fMP4 segment (`?container=fmp4`)', 'video/mp4', 'Segment'),
     '/{name}/init-{seq}.mp4': playbackGet('HLS fMP4 init segment (EXT-X-MAP)', 'video/mp4', 'Init segment'),
     '/{name}/index-{from}-{duration}.m3u8': playbackGet(
