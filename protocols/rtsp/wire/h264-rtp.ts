@@ -5,7 +5,8 @@
  */
 import { buildAvcC, NalType, nalType, parseAvcC } from '../../../src/media/h264.js';
 import { RtspProtocolError } from './errors.js';
-import { type RtpPacket, writeRtp } from './rtp.js';
+import { NalAssembler } from './nal-assembler.js';
+import { writeRtp } from './rtp.js';
 
 /**
  * Largest RTP payload we produce: a 1500-byte Ethernet MTU minus IPv4/UDP/RTP headers (40
@@ -85,58 +86,22 @@ export interface H264AccessUnit {
 }
 
 /**
- * Largest NAL unit reassembled from FU-A fragments. An intra-coded 4K picture at broadcast
- * quality is 1–2 MB; 8 MiB leaves headroom and stops a sender that never sets the end bit.
+ * H.264 access units from RTP (RFC 6184, packetization-mode 1): single NAL units, STAP-A and
+ * FU-A; the grouping into access units is NalAssembler's.
  */
-export const MAX_NAL_BYTES = 8 * 1024 * 1024;
-/** NAL units per access unit; encoders use at most a few hundred slices per picture. */
-export const MAX_NALS_PER_ACCESS_UNIT = 1024;
-
-/**
- * Groups RTP packets into access units: an access unit ends at a packet with the marker bit
- * or when the timestamp changes (a sender that never sets the marker, RFC 6184 §5.1). Lost
- * packets (a sequence gap) drop the FU-A being reassembled, never the connection.
- */
-export class H264Depacketizer {
-  private nals: Buffer[] = [];
-  private bytes = 0;
-  private timestamp: number | undefined;
-  private fu: { header: number; parts: Buffer[]; size: number } | undefined;
-  private lastSequence: number | undefined;
+export class H264Depacketizer extends NalAssembler<H264AccessUnit> {
   private sps: Buffer | undefined;
   private pps: Buffer | undefined;
-  /** Packets that arrived after a gap in sequence numbers. */
-  lost = 0;
 
   /** `config` is the avcC from the SDP (sprop-parameter-sets), when it had one. */
   constructor(config?: Buffer) {
+    super('h264');
     const cfg = config ? parseAvcC(config) : undefined;
     this.sps = cfg?.sps[0];
     this.pps = cfg?.pps[0];
   }
 
-  /** Feeds one packet; returns the access units it completed (0, 1, or 2 when a timestamp change and a marker coincide). */
-  push(p: RtpPacket): H264AccessUnit[] {
-    const out: H264AccessUnit[] = [];
-    if (this.lastSequence !== undefined && p.sequence !== ((this.lastSequence + 1) & 0xffff)) {
-      this.lost++;
-      this.fu = undefined;
-    }
-    this.lastSequence = p.sequence;
-    if (this.timestamp !== undefined && p.timestamp !== this.timestamp) {
-      const au = this.finish();
-      if (au) out.push(au);
-    }
-    this.timestamp = p.timestamp;
-    this.unpack(p.payload);
-    if (p.marker) {
-      const au = this.finish();
-      if (au) out.push(au);
-    }
-    return out;
-  }
-
-  private unpack(payload: Buffer): void {
+  protected unpack(payload: Buffer): void {
     if (payload.length === 0) return;
     const type = (payload[0] ?? 0) & 0x1f;
     if (type >= 1 && type <= 23) {
@@ -154,62 +119,23 @@ export class H264Depacketizer {
         pos += size;
       }
     } else if (type === FU_A) {
-      this.unpackFu(payload);
+      if (payload.length < 3) throw new RtspProtocolError('fu-a packet is shorter than its headers');
+      const indicator = payload[0] ?? 0;
+      const fuHeader = payload[1] ?? 0;
+      const start = (fuHeader & 0x80) !== 0;
+      const body = payload.subarray(2);
+      // §5.8: the NAL header is the indicator's F and NRI with the FU header's type.
+      const first = start
+        ? Buffer.concat([Uint8Array.of((indicator & 0xe0) | (fuHeader & 0x1f)), body])
+        : body;
+      this.fragment(start, (fuHeader & 0x40) !== 0, first);
     } else {
       // STAP-B, MTAP16/24 and FU-B exist only in interleaved mode (2), which we do not offer.
       throw new RtspProtocolError(`h264 rtp packet type ${type} is not allowed in packetization-mode 1`);
     }
   }
 
-  private unpackFu(payload: Buffer): void {
-    if (payload.length < 3) throw new RtspProtocolError('fu-a packet is shorter than its headers');
-    const indicator = payload[0] ?? 0;
-    const fuHeader = payload[1] ?? 0;
-    const start = (fuHeader & 0x80) !== 0;
-    const end = (fuHeader & 0x40) !== 0;
-    const body = payload.subarray(2);
-    if (start) {
-      if (end) throw new RtspProtocolError('fu-a packet has both start and end bits');
-      this.fu = { header: (indicator & 0xe0) | (fuHeader & 0x1f), parts: [body], size: 1 + body.length };
-      return;
-    }
-    // Without its start the NAL unit cannot be rebuilt (the start was lost): wait for the next one.
-    if (!this.fu) return;
-    this.fu.parts.push(body);
-    this.fu.size += body.length;
-    if (this.fu.size > MAX_NAL_BYTES) {
-      this.fu = undefined;
-      throw new RtspProtocolError(`fu-a nal unit exceeds ${MAX_NAL_BYTES} bytes`);
-    }
-    if (end) {
-      const nal = Buffer.concat([Uint8Array.of(this.fu.header), ...this.fu.parts], this.fu.size);
-      this.fu = undefined;
-      this.add(nal);
-    }
-  }
-
-  private add(nal: Buffer): void {
-    if (this.nals.length >= MAX_NALS_PER_ACCESS_UNIT || this.bytes + nal.length > MAX_NAL_BYTES) {
-      this.reset();
-      throw new RtspProtocolError(
-        `access unit exceeds ${MAX_NALS_PER_ACCESS_UNIT} nal units or ${MAX_NAL_BYTES} bytes`,
-      );
-    }
-    this.nals.push(nal);
-    this.bytes += nal.length;
-  }
-
-  private reset(): void {
-    this.nals = [];
-    this.bytes = 0;
-  }
-
-  private finish(): H264AccessUnit | undefined {
-    const nals = this.nals;
-    const timestamp = this.timestamp;
-    this.reset();
-    this.fu = undefined;
-    if (nals.length === 0 || timestamp === undefined) return undefined;
+  protected accessUnit(timestamp: number, nals: Buffer[]): H264AccessUnit {
     let keyframe = false;
     let changed = false;
     for (const nal of nals) {

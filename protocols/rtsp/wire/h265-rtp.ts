@@ -7,13 +7,9 @@
  */
 import { buildHvcC, HevcNalType, hevcNalType, isIrap, parseHvcC } from '../../../src/media/h265.js';
 import { RtspProtocolError } from './errors.js';
-import {
-  DEFAULT_MAX_PAYLOAD,
-  MAX_NAL_BYTES,
-  MAX_NALS_PER_ACCESS_UNIT,
-  type PacketizerOptions,
-} from './h264-rtp.js';
-import { type RtpPacket, writeRtp } from './rtp.js';
+import { DEFAULT_MAX_PAYLOAD, type PacketizerOptions } from './h264-rtp.js';
+import { NalAssembler } from './nal-assembler.js';
+import { writeRtp } from './rtp.js';
 
 /** RFC 7798 §4.4.2 and §4.4.3 payload header types. */
 const AP = 48;
@@ -81,51 +77,24 @@ export interface H265AccessUnit {
 }
 
 /**
- * Groups RTP packets into access units: one ends at a packet with the marker bit or when the
- * timestamp changes. A sequence gap drops the FU being reassembled, never the connection.
+ * H.265 access units from RTP (RFC 7798 without DONL): single NAL units, aggregation packets
+ * and fragmentation units; the grouping into access units is NalAssembler's.
  */
-export class H265Depacketizer {
-  private nals: Buffer[] = [];
-  private bytes = 0;
-  private timestamp: number | undefined;
-  private fu: { header: Buffer; parts: Buffer[]; size: number } | undefined;
-  private lastSequence: number | undefined;
+export class H265Depacketizer extends NalAssembler<H265AccessUnit> {
   private vps: Buffer | undefined;
   private sps: Buffer | undefined;
   private pps: Buffer | undefined;
-  /** Packets that arrived after a gap in sequence numbers. */
-  lost = 0;
 
   /** `config` is the hvcC from the SDP (sprop-vps/sps/pps), when it had them. */
   constructor(config?: Buffer) {
+    super('h265');
     const cfg = config ? parseHvcC(config) : undefined;
     this.vps = cfg?.vps[0];
     this.sps = cfg?.sps[0];
     this.pps = cfg?.pps[0];
   }
 
-  /** Feeds one packet; returns the access units it completed. */
-  push(p: RtpPacket): H265AccessUnit[] {
-    const out: H265AccessUnit[] = [];
-    if (this.lastSequence !== undefined && p.sequence !== ((this.lastSequence + 1) & 0xffff)) {
-      this.lost++;
-      this.fu = undefined;
-    }
-    this.lastSequence = p.sequence;
-    if (this.timestamp !== undefined && p.timestamp !== this.timestamp) {
-      const au = this.finish();
-      if (au) out.push(au);
-    }
-    this.timestamp = p.timestamp;
-    this.unpack(p.payload);
-    if (p.marker) {
-      const au = this.finish();
-      if (au) out.push(au);
-    }
-    return out;
-  }
-
-  private unpack(payload: Buffer): void {
+  protected unpack(payload: Buffer): void {
     if (payload.length < 3) throw new RtspProtocolError('h265 rtp payload is shorter than its header');
     if ((payload[0] ?? 0) & 0x80) throw new RtspProtocolError('h265 rtp payload header has the F bit set');
     const type = hevcNalType(payload);
@@ -144,7 +113,17 @@ export class H265Depacketizer {
         pos += size;
       }
     } else if (type === FU) {
-      this.unpackFu(payload);
+      const fuHeader = payload[2] ?? 0;
+      const start = (fuHeader & 0x80) !== 0;
+      const body = payload.subarray(3);
+      // §4.4.3: the NAL header is the payload header with the FU's type put back.
+      const first = start
+        ? Buffer.concat([
+            Uint8Array.of(((payload[0] ?? 0) & 0x81) | ((fuHeader & 0x3f) << 1), payload[1] ?? 0),
+            body,
+          ])
+        : body;
+      this.fragment(start, (fuHeader & 0x40) !== 0, first);
     } else if (type === PACI) {
       // Only payload information for middleboxes; the NAL units it wraps are rare enough to drop.
       return;
@@ -153,53 +132,7 @@ export class H265Depacketizer {
     }
   }
 
-  private unpackFu(payload: Buffer): void {
-    const fuHeader = payload[2] ?? 0;
-    const start = (fuHeader & 0x80) !== 0;
-    const end = (fuHeader & 0x40) !== 0;
-    const body = payload.subarray(3);
-    if (start) {
-      if (end) throw new RtspProtocolError('h265 fu packet has both start and end bits');
-      // The NAL header is the payload header with the FU's type put back (§4.4.3).
-      const b0 = ((payload[0] ?? 0) & 0x81) | ((fuHeader & 0x3f) << 1);
-      const header = Buffer.from([b0, payload[1] ?? 0]);
-      this.fu = { header, parts: [body], size: 2 + body.length };
-      return;
-    }
-    // Without its start the NAL unit cannot be rebuilt (the start was lost): wait for the next one.
-    if (!this.fu) return;
-    this.fu.parts.push(body);
-    this.fu.size += body.length;
-    if (this.fu.size > MAX_NAL_BYTES) {
-      this.fu = undefined;
-      throw new RtspProtocolError(`h265 fu nal unit exceeds ${MAX_NAL_BYTES} bytes`);
-    }
-    if (end) {
-      const nal = Buffer.concat([this.fu.header, ...this.fu.parts], this.fu.size);
-      this.fu = undefined;
-      this.add(nal);
-    }
-  }
-
-  private add(nal: Buffer): void {
-    if (this.nals.length >= MAX_NALS_PER_ACCESS_UNIT || this.bytes + nal.length > MAX_NAL_BYTES) {
-      this.nals = [];
-      this.bytes = 0;
-      throw new RtspProtocolError(
-        `access unit exceeds ${MAX_NALS_PER_ACCESS_UNIT} nal units or ${MAX_NAL_BYTES} bytes`,
-      );
-    }
-    this.nals.push(nal);
-    this.bytes += nal.length;
-  }
-
-  private finish(): H265AccessUnit | undefined {
-    const nals = this.nals;
-    const timestamp = this.timestamp;
-    this.nals = [];
-    this.bytes = 0;
-    this.fu = undefined;
-    if (nals.length === 0 || timestamp === undefined) return undefined;
+  protected accessUnit(timestamp: number, nals: Buffer[]): H265AccessUnit {
     let keyframe = false;
     let changed = false;
     for (const nal of nals) {
