@@ -214,7 +214,10 @@ test(
         assert.equal(res.status, 415, url);
         assert.match(await res.text(), /AV1 video cannot be carried over .*; it plays over RTMP/);
       }
-      assert.equal(await rtspDescribe('live/av1'), 'RTSP/1.0 415 Unsupported Media Type');
+      assert.equal(
+        await rtspDescribe('live/av1'),
+        'RTSP/1.0 415 Unsupported Media Type (AV1 video cannot be carried over RTSP; it plays over RTMP)',
+      );
     } finally {
       await publishing;
     }
