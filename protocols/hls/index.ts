@@ -152,13 +152,17 @@ export function createHlsAdapter(
     }
     const configuredContainer = stream.config.hlsContainer ?? 'ts';
     const duration = stream.config.segmentDuration ?? DEFAULT_TARGET_S;
-    const wanted =
+    const container =
       resource.kind === 'segment'
         ? resource.container
         : resource.kind === 'init'
           ? 'fmp4'
-          : (requestedContainer(ctx.url.searchParams, configuredContainer) ?? configuredContainer);
-    const unplayable = codecRefusal(wanted === 'fmp4' ? 'fmp4' : 'hls', stream.bus.tracks);
+          : requestedContainer(ctx.url.searchParams, configuredContainer);
+    if (container === undefined) {
+      sendText(res, 400, '400 container must be ts or fmp4\n', { ...cors, ...NO_CACHE });
+      return;
+    }
+    const unplayable = codecRefusal(container === 'fmp4' ? 'fmp4' : 'hls', stream.bus.tracks);
     if (unplayable) {
       sendText(res, 415, `415 ${unplayable}\n`, { ...cors, ...NO_CACHE });
       return;
@@ -204,11 +208,6 @@ export function createHlsAdapter(
       return;
     }
 
-    const container = requestedContainer(ctx.url.searchParams, configuredContainer);
-    if (container === undefined) {
-      sendText(res, 400, '400 container must be ts or fmp4\n', { ...cors, ...NO_CACHE });
-      return;
-    }
     // A playlist request before the first segment waits for it (bounded), instead of a 404
     // that hls.js treats as fatal: with OBS's default 250-frame keyframe interval the first
     // segment takes 10 s to appear.
