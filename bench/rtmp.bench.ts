@@ -22,16 +22,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { command } from '../protocols/rtmp/wire/messages.js';
 import { startStreamgate, type RunningStreamgate } from '../test/helpers/streamgate.js';
 import { sleep } from '../test/helpers/clients.js';
-import { cpuTimes, family, freePort, have, median, rssBytes, type BenchRow } from './util.js';
+import { cpuTimes, family, freePort, have, median, openViewer, rssBytes, type BenchRow } from './util.js';
 
 const VIEWER_COUNTS = (process.env['BENCH_VIEWERS'] ?? '50,200,500').split(',').map(Number);
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
@@ -44,37 +41,6 @@ const NMS_DIR = process.env['BENCH_NMS_DIR'] ?? join(tmpdir(), 'streamgate-bench
 const KEPT_UP = 0.9;
 const STRACE_DIR = process.env['BENCH_STRACE_DIR'];
 const PROF_DIR = process.env['BENCH_CPU_PROF_DIR'];
-
-interface Viewer {
-  socket: Socket;
-  bytes: number;
-}
-
-/** A player that handshakes, sends connect + createStream + play at once, then only counts bytes. */
-function openViewer(port: number, app: string, name: string): Viewer {
-  const socket = connect(port, '127.0.0.1');
-  const viewer: Viewer = { socket, bytes: 0 };
-  let handshake = Buffer.alloc(0);
-  let done = false;
-  socket.on('connect', () =>
-    socket.write(Buffer.concat([Buffer.from([3]), Buffer.alloc(8), randomBytes(1528)])),
-  );
-  socket.on('data', (d: Buffer) => {
-    if (done) {
-      viewer.bytes += d.length;
-      return;
-    }
-    handshake = Buffer.concat([handshake, d]);
-    if (handshake.length < 3073) return;
-    done = true;
-    socket.write(handshake.subarray(1, 1537));
-    socket.write(command(3, 0, 128, 'connect', 1, { app, tcUrl: `rtmp://127.0.0.1:${port}/${app}` }));
-    socket.write(command(3, 0, 128, 'createStream', 2, null));
-    socket.write(command(8, 1, 128, 'play', 3, null, name));
-  });
-  socket.on('error', () => undefined);
-  return viewer;
-}
 
 interface Server {
   label: string;

@@ -2,7 +2,9 @@
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, readdirSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { command } from '../protocols/rtmp/wire/messages.js';
 
 export interface BenchRow {
   name: string;
@@ -100,4 +102,35 @@ export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? NaN) + (s[mid] ?? NaN)) / 2;
+}
+
+export interface Viewer {
+  socket: Socket;
+  bytes: number;
+}
+
+/** A player that handshakes, sends connect + createStream + play at once, then only counts bytes. */
+export function openViewer(port: number, app: string, name: string): Viewer {
+  const socket = connect(port, '127.0.0.1');
+  const viewer: Viewer = { socket, bytes: 0 };
+  let handshake = Buffer.alloc(0);
+  let done = false;
+  socket.on('connect', () =>
+    socket.write(Buffer.concat([Buffer.from([3]), Buffer.alloc(8), randomBytes(1528)])),
+  );
+  socket.on('data', (d: Buffer) => {
+    if (done) {
+      viewer.bytes += d.length;
+      return;
+    }
+    handshake = Buffer.concat([handshake, d]);
+    if (handshake.length < 3073) return;
+    done = true;
+    socket.write(handshake.subarray(1, 1537));
+    socket.write(command(3, 0, 128, 'connect', 1, { app, tcUrl: `rtmp://127.0.0.1:${port}/${app}` }));
+    socket.write(command(3, 0, 128, 'createStream', 2, null));
+    socket.write(command(8, 1, 128, 'play', 3, null, name));
+  });
+  socket.on('error', () => undefined);
+  return viewer;
 }

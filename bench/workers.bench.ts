@@ -16,49 +16,15 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { command } from '../protocols/rtmp/wire/messages.js';
 import { startStreamgate, type RunningStreamgate } from '../test/helpers/streamgate.js';
 import { sleep, stopProcess } from '../test/helpers/clients.js';
-import { cpuSeconds, have, type BenchRow } from './util.js';
+import { cpuSeconds, have, openViewer, type BenchRow } from './util.js';
 
 const VIEWERS = Number(process.env['BENCH_VIEWERS'] ?? 100);
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
-
-interface Viewer {
-  socket: Socket;
-  bytes: number;
-}
-
-/** A player that handshakes, sends connect + createStream + play at once, then only counts bytes. */
-function openViewer(port: number, app: string, name: string): Viewer {
-  const socket = connect(port, '127.0.0.1');
-  const viewer: Viewer = { socket, bytes: 0 };
-  let handshake = Buffer.alloc(0);
-  let done = false;
-  socket.on('connect', () =>
-    socket.write(Buffer.concat([Buffer.from([3]), Buffer.alloc(8), randomBytes(1528)])),
-  );
-  socket.on('data', (d: Buffer) => {
-    if (done) {
-      viewer.bytes += d.length;
-      return;
-    }
-    handshake = Buffer.concat([handshake, d]);
-    if (handshake.length < 3073) return;
-    done = true;
-    socket.write(handshake.subarray(1, 1537));
-    socket.write(command(3, 0, 128, 'connect', 1, { app, tcUrl: `rtmp://127.0.0.1:${port}/${app}` }));
-    socket.write(command(3, 0, 128, 'createStream', 2, null));
-    socket.write(command(8, 1, 128, 'play', 3, null, name));
-  });
-  socket.on('error', () => undefined);
-  return viewer;
-}
 
 interface Run {
   cpuPerViewerMs: number;
