@@ -19,7 +19,8 @@ import { NalType, nalType, parseAvcC, splitAvcc } from '../../src/media/h264.js'
 import { HevcNalType, hevcNalType, parseHvcC } from '../../src/media/h265.js';
 import { CLOCK_RATE, type Frame, type Tracks } from '../../src/media/types.js';
 import { AacPacketizer } from './wire/aac-rtp.js';
-import { H264Packetizer, type PacketizerOptions } from './wire/h264-rtp.js';
+import { H264Packetizer } from './wire/h264-rtp.js';
+import type { PacketizerOptions } from './wire/rtp.js';
 import { H265Packetizer } from './wire/h265-rtp.js';
 import { OPUS_RTP_CLOCK, OpusPacketizer } from './wire/opus-rtp.js';
 import { rtspCarriesAudio, rtspCarriesVideo } from './codecs.js';

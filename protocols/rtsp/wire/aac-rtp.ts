@@ -6,8 +6,7 @@
  */
 import { AAC_FRAME_SAMPLES } from '../../../src/media/aac.js';
 import { RtspProtocolError } from './errors.js';
-import { DEFAULT_MAX_PAYLOAD, type PacketizerOptions } from './h264-rtp.js';
-import { type RtpPacket, writeRtp } from './rtp.js';
+import { DEFAULT_MAX_PAYLOAD, type PacketizerOptions, type RtpPacket, writeRtp } from './rtp.js';
 
 /** AAC-hbr AU-size field width (RFC 3640 §3.3.6): frames up to 8191 bytes. */
 const HBR_SIZE_BITS = 13;

@@ -5,72 +5,36 @@
  */
 import { buildAvcC, NalType, nalType, parseAvcC } from '../../../src/media/h264.js';
 import { RtspProtocolError } from './errors.js';
-import { NalAssembler } from './nal-assembler.js';
-import { writeRtp } from './rtp.js';
-
-/**
- * Largest RTP payload we produce: a 1500-byte Ethernet MTU minus IPv4/UDP/RTP headers (40
- * bytes) leaves 1460; 1400 leaves room for tunnels (VPNs, PPPoE) so UDP viewers see no IP
- * fragmentation. TCP-interleaved viewers get the same packets: they are built once per stream.
- */
-export const DEFAULT_MAX_PAYLOAD = 1400;
+import { NalAssembler, NalPacketizer } from './nal-rtp.js';
+import type { PacketizerOptions } from './rtp.js';
 
 /** RFC 6184 §5.4 NAL unit types for aggregation and fragmentation packets. */
 const STAP_A = 24;
 const FU_A = 28;
 
-export interface PacketizerOptions {
-  readonly payloadType: number;
-  readonly ssrc: number;
-  /** First sequence number; RFC 3550 §5.1 wants it random. */
-  readonly initialSequence?: number;
-  /** Largest RTP payload; defaults to DEFAULT_MAX_PAYLOAD. */
-  readonly maxPayload?: number;
-}
-
-/** Turns access units into RTP packets; the marker bit is set on the last packet of each access unit (RFC 6184 §5.1). */
-export class H264Packetizer {
-  /** Sequence number of the next packet. */
-  sequence: number;
-  private readonly maxPayload: number;
-
-  constructor(private readonly options: PacketizerOptions) {
-    this.sequence = (options.initialSequence ?? 0) & 0xffff;
-    this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
-    if (this.maxPayload < 3) throw new RangeError(`maxPayload ${this.maxPayload} is below 3`);
+/** Turns access units into RTP packets (RFC 6184 §5.1), large NAL units as FU-A. */
+export class H264Packetizer extends NalPacketizer {
+  constructor(options: PacketizerOptions) {
+    super(options, 3);
   }
 
-  packetize(nals: readonly Buffer[], timestamp: number): Buffer[] {
-    const payloads: Uint8Array[][] = [];
-    for (const nal of nals) {
-      if (nal.length === 0) continue;
-      if (nal.length <= this.maxPayload) {
-        payloads.push([nal]);
-        continue;
-      }
-      // FU-A (RFC 6184 §5.8): the NAL header is replaced by FU indicator + FU header.
-      const header = nal[0] ?? 0;
-      const indicator = (header & 0xe0) | FU_A;
-      const type = header & 0x1f;
-      const chunk = this.maxPayload - 2;
-      for (let pos = 1; pos < nal.length; pos += chunk) {
-        const end = Math.min(nal.length, pos + chunk);
-        const fuHeader = (pos === 1 ? 0x80 : 0) | (end === nal.length ? 0x40 : 0) | type;
-        payloads.push([Uint8Array.of(indicator, fuHeader), nal.subarray(pos, end)]);
-      }
+  protected isNal(nal: Buffer): boolean {
+    return nal.length > 0;
+  }
+
+  protected fragments(nal: Buffer): Uint8Array[][] {
+    // FU-A (RFC 6184 §5.8): the NAL header is replaced by FU indicator + FU header.
+    const header = nal[0] ?? 0;
+    const indicator = (header & 0xe0) | FU_A;
+    const type = header & 0x1f;
+    const chunk = this.maxPayload - 2;
+    const out: Uint8Array[][] = [];
+    for (let pos = 1; pos < nal.length; pos += chunk) {
+      const end = Math.min(nal.length, pos + chunk);
+      const fuHeader = (pos === 1 ? 0x80 : 0) | (end === nal.length ? 0x40 : 0) | type;
+      out.push([Uint8Array.of(indicator, fuHeader), nal.subarray(pos, end)]);
     }
-    return payloads.map((parts, i) =>
-      writeRtp(
-        {
-          marker: i === payloads.length - 1,
-          payloadType: this.options.payloadType,
-          sequence: this.sequence++ & 0xffff,
-          timestamp,
-          ssrc: this.options.ssrc,
-        },
-        parts,
-      ),
-    );
+    return out;
   }
 }
 

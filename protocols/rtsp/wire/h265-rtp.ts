@@ -7,9 +7,8 @@
  */
 import { buildHvcC, HevcNalType, hevcNalType, isIrap, parseHvcC } from '../../../src/media/h265.js';
 import { RtspProtocolError } from './errors.js';
-import { DEFAULT_MAX_PAYLOAD, type PacketizerOptions } from './h264-rtp.js';
-import { NalAssembler } from './nal-assembler.js';
-import { writeRtp } from './rtp.js';
+import { NalAssembler, NalPacketizer } from './nal-rtp.js';
+import type { PacketizerOptions } from './rtp.js';
 
 /** RFC 7798 §4.4.2 and §4.4.3 payload header types. */
 const AP = 48;
@@ -17,51 +16,29 @@ const FU = 49;
 /** RFC 7798 §4.4.4: payload content information, an optional wrapper senders rarely use. */
 const PACI = 50;
 
-/** Access units into RTP packets; the marker bit is set on the last packet of each access unit (RFC 7798 §4.1). */
-export class H265Packetizer {
-  /** Sequence number of the next packet. */
-  sequence: number;
-  private readonly maxPayload: number;
-
-  constructor(private readonly options: PacketizerOptions) {
-    this.sequence = (options.initialSequence ?? 0) & 0xffff;
-    this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
-    if (this.maxPayload < 4) throw new RangeError(`maxPayload ${this.maxPayload} is below 4`);
+/** Access units into RTP packets (RFC 7798 §4.1), large NAL units as fragmentation units. */
+export class H265Packetizer extends NalPacketizer {
+  constructor(options: PacketizerOptions) {
+    super(options, 4);
   }
 
-  packetize(nals: readonly Buffer[], timestamp: number): Buffer[] {
-    const payloads: Uint8Array[][] = [];
-    for (const nal of nals) {
-      if (nal.length < 3) continue; // a 2-byte header and no payload is not a NAL unit
-      if (nal.length <= this.maxPayload) {
-        payloads.push([nal]);
-        continue;
-      }
-      // §4.4.3: the payload header keeps F, LayerId and TID of the NAL unit with Type = 49;
-      // the FU header carries S, E and the NAL unit's type.
-      const b0 = nal[0] ?? 0;
-      const b1 = nal[1] ?? 0;
-      const header = Uint8Array.of((b0 & 0x81) | (FU << 1), b1);
-      const type = hevcNalType(nal);
-      const chunk = this.maxPayload - 3;
-      for (let pos = 2; pos < nal.length; pos += chunk) {
-        const end = Math.min(nal.length, pos + chunk);
-        const fuHeader = (pos === 2 ? 0x80 : 0) | (end === nal.length ? 0x40 : 0) | type;
-        payloads.push([header, Uint8Array.of(fuHeader), nal.subarray(pos, end)]);
-      }
+  protected isNal(nal: Buffer): boolean {
+    return nal.length >= 3; // a 2-byte header and no payload is not a NAL unit
+  }
+
+  protected fragments(nal: Buffer): Uint8Array[][] {
+    // §4.4.3: the payload header keeps F, LayerId and TID of the NAL unit with Type = 49;
+    // the FU header carries S, E and the NAL unit's type.
+    const header = Uint8Array.of(((nal[0] ?? 0) & 0x81) | (FU << 1), nal[1] ?? 0);
+    const type = hevcNalType(nal);
+    const chunk = this.maxPayload - 3;
+    const out: Uint8Array[][] = [];
+    for (let pos = 2; pos < nal.length; pos += chunk) {
+      const end = Math.min(nal.length, pos + chunk);
+      const fuHeader = (pos === 2 ? 0x80 : 0) | (end === nal.length ? 0x40 : 0) | type;
+      out.push([header, Uint8Array.of(fuHeader), nal.subarray(pos, end)]);
     }
-    return payloads.map((parts, i) =>
-      writeRtp(
-        {
-          marker: i === payloads.length - 1,
-          payloadType: this.options.payloadType,
-          sequence: this.sequence++ & 0xffff,
-          timestamp,
-          ssrc: this.options.ssrc,
-        },
-        parts,
-      ),
-    );
+    return out;
   }
 }
 

@@ -4,8 +4,7 @@
  * `sprop-stereo` (§7). Pure.
  */
 import { RtspProtocolError } from './errors.js';
-import type { PacketizerOptions } from './h264-rtp.js';
-import { type RtpPacket, writeRtp } from './rtp.js';
+import { type PacketizerOptions, type RtpPacket, writeRtp } from './rtp.js';
 
 /** RFC 7587 §4.1: the RTP clock of Opus is always 48 kHz. */
 export const OPUS_RTP_CLOCK = 48_000;

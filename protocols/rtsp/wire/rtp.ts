@@ -131,3 +131,19 @@ export function parseSenderReports(buf: Buffer): SenderReport[] {
   }
   return out;
 }
+
+export interface PacketizerOptions {
+  readonly payloadType: number;
+  readonly ssrc: number;
+  /** First sequence number; RFC 3550 §5.1 wants it random. */
+  readonly initialSequence?: number;
+  /** Largest RTP payload; defaults to DEFAULT_MAX_PAYLOAD. */
+  readonly maxPayload?: number;
+}
+
+/**
+ * Largest RTP payload we produce: a 1500-byte Ethernet MTU minus IPv4/UDP/RTP headers (40
+ * bytes) leaves 1460; 1400 leaves room for tunnels (VPNs, PPPoE) so UDP viewers see no IP
+ * fragmentation. TCP-interleaved viewers get the same packets: they are built once per stream.
+ */
+export const DEFAULT_MAX_PAYLOAD = 1400;

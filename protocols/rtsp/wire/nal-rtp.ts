@@ -1,5 +1,7 @@
 /**
- * What H.264 (RFC 6184 §5.1) and H.265 (RFC 7798 §4.4) RTP depacketizing share: packets are
+ * What H.264 (RFC 6184) and H.265 (RFC 7798) over RTP share, both ways. Sending: NAL units
+ * that fit go whole, larger ones as fragmentation units, the marker on an access unit's last
+ * packet. Receiving: packets are
  * grouped into access units, which end at a packet with the marker bit or when the timestamp
  * changes (for senders that never set the marker); fragmentation units are reassembled into
  * one NAL unit; a sequence gap counts a loss and drops the fragment being rebuilt, never the
@@ -7,7 +9,7 @@
  * Pure.
  */
 import { RtspProtocolError } from './errors.js';
-import type { RtpPacket } from './rtp.js';
+import { DEFAULT_MAX_PAYLOAD, type PacketizerOptions, type RtpPacket, writeRtp } from './rtp.js';
 
 /**
  * Largest NAL unit reassembled from fragments (and largest access unit). An intra-coded 4K
@@ -17,6 +19,52 @@ import type { RtpPacket } from './rtp.js';
 export const MAX_NAL_BYTES = 8 * 1024 * 1024;
 /** NAL units per access unit; encoders use at most a few hundred slices per picture. */
 export const MAX_NALS_PER_ACCESS_UNIT = 1024;
+
+/** Access units into RTP packets; the codec subclass says how a NAL unit too large for one packet is split. */
+export abstract class NalPacketizer {
+  /** Sequence number of the next packet. */
+  sequence: number;
+  protected readonly maxPayload: number;
+
+  /** `minPayload`: the codec's fragmentation headers plus one byte of NAL unit. */
+  constructor(
+    private readonly options: PacketizerOptions,
+    minPayload: number,
+  ) {
+    this.sequence = (options.initialSequence ?? 0) & 0xffff;
+    this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    if (this.maxPayload < minPayload) {
+      throw new RangeError(`maxPayload ${this.maxPayload} is below ${minPayload}`);
+    }
+  }
+
+  packetize(nals: readonly Buffer[], timestamp: number): Buffer[] {
+    const payloads: Uint8Array[][] = [];
+    for (const nal of nals) {
+      if (!this.isNal(nal)) continue;
+      if (nal.length <= this.maxPayload) payloads.push([nal]);
+      else payloads.push(...this.fragments(nal));
+    }
+    return payloads.map((parts, i) =>
+      writeRtp(
+        {
+          marker: i === payloads.length - 1,
+          payloadType: this.options.payloadType,
+          sequence: this.sequence++ & 0xffff,
+          timestamp,
+          ssrc: this.options.ssrc,
+        },
+        parts,
+      ),
+    );
+  }
+
+  /** Whether the bytes are a NAL unit worth sending (a header alone is not). */
+  protected abstract isNal(nal: Buffer): boolean;
+
+  /** The payloads (as parts) of the fragmentation units carrying `nal`. */
+  protected abstract fragments(nal: Buffer): Uint8Array[][];
+}
 
 export abstract class NalAssembler<AccessUnit> {
   private nals: Buffer[] = [];
