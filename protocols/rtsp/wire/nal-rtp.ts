@@ -1,12 +1,11 @@
 /**
  * What H.264 (RFC 6184) and H.265 (RFC 7798) over RTP share, both ways. Sending: NAL units
  * that fit go whole, larger ones as fragmentation units, the marker on an access unit's last
- * packet. Receiving: packets are
- * grouped into access units, which end at a packet with the marker bit or when the timestamp
- * changes (for senders that never set the marker); fragmentation units are reassembled into
- * one NAL unit; a sequence gap counts a loss and drops the fragment being rebuilt, never the
- * connection. The codec subclass reads its payload headers and says what an access unit is.
- * Pure.
+ * packet. Receiving: packets are grouped into access units, which end at a packet with the
+ * marker bit or when the timestamp changes (for senders that never set the marker);
+ * fragmentation units are reassembled into one NAL unit; a sequence gap counts a loss and
+ * drops the fragment being rebuilt, never the connection. The codec subclasses read and
+ * write their payload headers and say what an access unit is. Pure.
  */
 import { RtspProtocolError } from './errors.js';
 import { DEFAULT_MAX_PAYLOAD, type PacketizerOptions, type RtpPacket, writeRtp } from './rtp.js';
